@@ -1,0 +1,121 @@
+"""The Self-MM network (Yu et al., AAAI 2021) in one file.
+
+A fine-tuned BERT-architecture text encoder ([CLS] of the last layer), one-layer LSTMs for audio and vision
+(final hidden state of the valid frames, then a linear projection), a fusion MLP over the concatenation and
+three unimodal MLPs. Each MLP's first ReLU layer is the feature vector the ULGM reads.
+
+Absent modalities (our extension, see docs/method.md): audio or vision with length 0, or text whose attention
+mask is all zeros, is absent. The model replaces an absent modality's encoder vector by zeros before the
+fusion and its own head, so the fused output sees absence in one defined way and nothing crashes. With every
+modality present this is exactly the reference network.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from transformers import BertConfig, BertModel
+
+from selfmm.config import ModelConfig
+
+
+class TextEncoder(nn.Module):
+    """BERT-architecture encoder whose output is the last layer's [CLS] vector (not the pooler)."""
+
+    def __init__(self, bert_config: dict):
+        super().__init__()
+        config = BertConfig.from_dict(bert_config)
+        config._attn_implementation = "eager"  # exports to ONNX identically; SDPA's masking differs by version
+        self.bert = BertModel(config, add_pooling_layer=False)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        # An absent text (all-zero mask) still attends to its first token, so no row is fully masked.
+        # (A present text has [CLS] there already, so its mask is unchanged.)
+        mask = torch.cat([torch.ones_like(mask[:, :1]), mask[:, 1:]], dim=1)
+        hidden = self.bert(input_ids=ids, attention_mask=mask,
+                           token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        return hidden[:, 0]
+
+
+class SequenceEncoder(nn.Module):
+    """The reference's AuViSubNet: LSTM -> final hidden state of the valid frames -> dropout -> linear.
+
+    It runs the LSTM over the padded batch and takes the output at `length - 1`. For a unidirectional LSTM that
+    is the final hidden state of `pack_padded_sequence` (tests/test_model.py proves it), with the same weights,
+    but it exports to ONNX and accepts length 0 (then the caller's mask discards the result).
+    """
+
+    def __init__(self, in_size: int, hidden: int, out_size: int, dropout: float):
+        super().__init__()
+        self.rnn = nn.LSTM(in_size, hidden, num_layers=1, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden, out_size)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        out, _ = self.rnn(x)
+        last = (lengths.clamp(min=1, max=x.shape[1]) - 1).view(-1, 1, 1).expand(-1, 1, out.shape[2])
+        h = out.gather(1, last).squeeze(1)
+        return self.linear(self.dropout(h))
+
+
+class Head(nn.Module):
+    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(1)."""
+
+    def __init__(self, in_size: int, dim: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.layer_1 = nn.Linear(in_size, dim)
+        self.layer_2 = nn.Linear(dim, dim)
+        self.layer_3 = nn.Linear(dim, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        feature = torch.relu(self.layer_1(self.dropout(x)))
+        return self.layer_3(torch.relu(self.layer_2(feature))), feature
+
+
+def _keep(x: Tensor, present: Tensor) -> Tensor:
+    """Zeros for absent rows; `where` (not a product) so that a non-finite absent row cannot leak."""
+    return torch.where(present.unsqueeze(1), x, torch.zeros_like(x))
+
+
+class SelfMM(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.text_model = TextEncoder(c.text_encoder)
+        self.audio_model = SequenceEncoder(c.audio_in, c.a_lstm_hidden, c.audio_out, c.a_lstm_dropout)
+        self.video_model = SequenceEncoder(c.vision_in, c.v_lstm_hidden, c.video_out, c.v_lstm_dropout)
+        self.post_fusion = Head(c.text_dim + c.audio_out + c.video_out, c.post_fusion_dim, c.post_fusion_dropout)
+        self.post_text = Head(c.text_dim, c.post_text_dim, c.post_text_dropout)
+        self.post_audio = Head(c.audio_out, c.post_audio_dim, c.post_audio_dropout)
+        self.post_video = Head(c.video_out, c.post_video_dim, c.post_video_dropout)
+
+    def forward(self, text_ids: Tensor, text_mask: Tensor, audio: Tensor, audio_lengths: Tensor,
+                vision: Tensor, vision_lengths: Tensor) -> dict[str, Tensor]:
+        text = _keep(self.text_model(text_ids, text_mask), text_mask.sum(1) > 0)
+        audio_h = _keep(self.audio_model(audio, audio_lengths), audio_lengths > 0)
+        video_h = _keep(self.video_model(vision, vision_lengths), vision_lengths > 0)
+        M, f_f = self.post_fusion(torch.cat([text, audio_h, video_h], dim=-1))
+        T, f_t = self.post_text(text)
+        A, f_a = self.post_audio(audio_h)
+        V, f_v = self.post_video(video_h)
+        return {"M": M, "T": T, "A": A, "V": V,
+                "Feature_f": f_f, "Feature_t": f_t, "Feature_a": f_a, "Feature_v": f_v}
+
+    @classmethod
+    def from_pretrained_text(cls, config: ModelConfig, encoder_dir: str) -> "SelfMM":
+        """A fresh model whose text encoder starts from the pretrained weights in `encoder_dir`."""
+        model = cls(config)
+        pretrained = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
+        missing, unexpected = model.text_model.bert.load_state_dict(pretrained.state_dict(), strict=False)
+        if missing:
+            raise ValueError(f"text encoder in {encoder_dir} lacks weights: {missing[:5]}")
+        return model
+
+
+def load_text_encoder_config(encoder_dir: str) -> dict:
+    """The BERT config of a local encoder folder, refusing non-BERT architectures with a clear message."""
+    config = BertConfig.from_pretrained(encoder_dir)
+    if config.model_type != "bert":
+        raise ValueError(f"{encoder_dir} holds a {config.model_type!r} model; Self-MM needs a BERT-architecture encoder")
+    return config.to_dict()

@@ -1,0 +1,303 @@
+"""Train Self-MM as MMSA's trainer does, one run per seed, and write checkpoints, logs and results.
+
+    python -m selfmm.train --dataset mosi --data unaligned_50.pkl --text-encoder DIR --seeds 1111 1112 --out runs/x
+
+Per epoch: every batch is a forward pass, the weighted L1 loss of the four heads with the ULGM's labels, a
+backward pass (gradients summed), the ULGM update and, every 4th batch, an Adam step. After the epoch the
+validation MAE of M selects the best state; 8 epochs without improvement stop the run; the best state is
+restored and the test split is evaluated once.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from selfmm.config import ModelConfig, TrainConfig, dataset_configs, DATASETS
+from selfmm.data import FeatureFile, Split, load_feature_file, make_loader
+from selfmm.metrics import metrics_for
+from selfmm.model import SelfMM, load_text_encoder_config
+from selfmm.ulgm import ULGM
+
+CHECKPOINT_FORMAT = 1
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def param_groups(model: SelfMM, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """The reference's five Adam groups: BERT with / without decay, audio LSTM, video LSTM, everything else."""
+    no_decay = ("bias", "LayerNorm.bias", "LayerNorm.weight")
+    bert = list(model.text_model.named_parameters())
+    other = [p for n, p in model.named_parameters()
+             if not n.startswith(("text_model.", "audio_model.", "video_model."))]
+    return [
+        {"params": [p for n, p in bert if not any(k in n for k in no_decay)], "lr": cfg.lr_bert, "weight_decay": cfg.wd_bert},
+        {"params": [p for n, p in bert if any(k in n for k in no_decay)], "lr": cfg.lr_bert, "weight_decay": 0.0},
+        {"params": list(model.audio_model.parameters()), "lr": cfg.lr_audio, "weight_decay": cfg.wd_audio},
+        {"params": list(model.video_model.parameters()), "lr": cfg.lr_video, "weight_decay": cfg.wd_video},
+        {"params": other, "lr": cfg.lr_other, "weight_decay": cfg.wd_other},
+    ]
+
+
+def presence(split: Split) -> dict[str, torch.Tensor]:
+    """Which training samples have each modality (our extension; all True for MMSA's files)."""
+    return {"text": torch.from_numpy(split.text_mask.sum(1) > 0),
+            "audio": torch.from_numpy(split.audio_lengths > 0),
+            "vision": torch.from_numpy(split.vision_lengths > 0)}
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    keys = ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")
+    return {k: batch[k].to(device) for k in keys}
+
+
+@torch.no_grad()
+def predict(model: SelfMM, loader, device: torch.device) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    model.eval()
+    outs: dict[str, list[np.ndarray]] = {h: [] for h in "MTAV"}
+    labels = []
+    for batch in loader:
+        out = model(**model_inputs(batch, device))
+        for h in outs:
+            outs[h].append(out[h].view(-1).cpu().numpy())
+        labels.append(batch["labels"].view(-1).numpy())
+    return {h: np.concatenate(v) for h, v in outs.items()}, np.concatenate(labels)
+
+
+@dataclass
+class RunResult:
+    seed: int
+    best_epoch: int
+    epochs: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    checkpoint: Path
+
+
+class Trainer:
+    """One seed's run. Kept as a small class so tests can drive single epochs."""
+
+    def __init__(self, model: SelfMM, cfg: TrainConfig, data: FeatureFile, device: torch.device | None = None):
+        self.model, self.cfg, self.data = model, cfg, data
+        self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        self.optimizer = torch.optim.Adam(param_groups(model, cfg))
+        train = data.splits["train"]
+        dims = {"fusion": model.config.post_fusion_dim, "text": model.config.post_text_dim,
+                "audio": model.config.post_audio_dim, "vision": model.config.post_video_dim}
+        self.ulgm = ULGM(torch.from_numpy(train.labels), dims, cfg.H, cfg.exclude_zero, presence(train)).to(self.device)
+        self.train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed)
+        self.metric_fn = metrics_for(cfg.dataset)
+        self.optimizer_steps = 0
+
+    def train_epoch(self, epoch: int, progress: bool = False) -> dict[str, float]:
+        """One epoch, with the reference's accumulation: zero_grad before every group of `update_every`
+        batches, step after its last; a trailing partial group is never stepped unless `step_remainder`."""
+        self.model.train()
+        n_batches = len(self.train_loader)
+        sums = {h: 0.0 for h in "MTAV"}
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
+        for i, batch in enumerate(bar):
+            if i % self.cfg.update_every == 0:
+                self.optimizer.zero_grad()
+            idx = batch["index"].to(self.device)
+            out = self.model(**model_inputs(batch, self.device))
+            loss, parts = self.ulgm.loss(out, idx)
+            loss.backward()
+            self.ulgm.step({"fusion": out["Feature_f"], "text": out["Feature_t"], "audio": out["Feature_a"],
+                            "vision": out["Feature_v"]}, idx, epoch)
+            group_done = (i + 1) % self.cfg.update_every == 0
+            if group_done or (self.cfg.step_remainder and i == n_batches - 1):
+                self.optimizer.step()
+                self.optimizer_steps += 1
+            for h in sums:
+                sums[h] += parts[h]
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        return {f"loss_{h}": v / max(n_batches, 1) for h, v in sums.items()}
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        loader = make_loader(self.data.splits[split], self.cfg.batch_size, shuffle=False)
+        preds, labels = predict(self.model, loader, self.device)
+        return self.metric_fn(preds["M"], labels)
+
+    def fit(self, log: Callable[[dict], None] = lambda r: None, progress: bool = False,
+            on_epoch: Callable[[int, ULGM], None] | None = None) -> tuple[int, int, dict[str, float]]:
+        """Train until early stopping; restore and return (best epoch, epochs run, best validation metrics)."""
+        best_mae, best_epoch, best_state, best_valid, epoch = float("inf"), 0, None, {}, 0
+        while self.cfg.max_epochs is None or epoch < self.cfg.max_epochs:
+            epoch += 1
+            t0 = time.time()
+            losses = self.train_epoch(epoch, progress)
+            valid = self.evaluate("valid")
+            improved = valid["MAE"] <= best_mae - 1e-6
+            if improved:
+                best_mae, best_epoch, best_valid = valid["MAE"], epoch, valid
+                best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            log({"epoch": epoch, **losses, "valid": valid, "best_epoch": best_epoch,
+                 "labels": self.ulgm.label_stats(), "optimizer_steps": self.optimizer_steps,
+                 "seconds": round(time.time() - t0, 2)})
+            if on_epoch:
+                on_epoch(epoch, self.ulgm)
+            if epoch - best_epoch >= self.cfg.early_stop:
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        return best_epoch, epoch, best_valid
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_tokenizer(encoder_dir: Path) -> str | None:
+    path = Path(encoder_dir) / "tokenizer.json"
+    return path.read_text() if path.exists() else None
+
+
+def save_checkpoint(path: Path, model: SelfMM, cfg: TrainConfig, data: FeatureFile, *, encoder_dir: Path,
+                    data_path: Path, result: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Everything needed to rebuild and export the model without any other file."""
+    torch.save({
+        "format": CHECKPOINT_FORMAT,
+        "model_config": model.config.to_dict(),
+        "train_config": cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "feature_specs": data.specs,
+        "text_encoder": {"name": Path(encoder_dir).name, "tokenizer_json": read_tokenizer(encoder_dir)},
+        "data": {"file": Path(data_path).name, "sha256": file_sha256(Path(data_path)),
+                 "sizes": {k: len(s) for k, s in data.splits.items()}},
+        "result": result,
+        **(extra or {}),
+    }, path)
+
+
+def load_checkpoint(path: Path) -> tuple[SelfMM, dict[str, Any]]:
+    """Rebuild a model from `best.pt` (a torch file: load only checkpoints you trust)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a Self-MM checkpoint of format {CHECKPOINT_FORMAT}")
+    model = SelfMM(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt
+
+
+def summarize(results: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard deviation over seeds, x100 and rounded to 2 decimals like MMSA's table."""
+    keys = results[0].keys()
+    return {k: {"mean": round(float(np.mean([r[k] for r in results])) * 100, 2),
+                "std": round(float(np.std([r[k] for r in results])) * 100, 2)} for k in keys}
+
+
+def plot_labels(history: dict[int, dict[str, np.ndarray]], path: Path, n: int = 12) -> None:
+    """Trajectories of the generated labels of a few samples over epochs (one panel per modality)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = sorted(history)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), sharey=True)
+    for ax, m in zip(axes, ("text", "audio", "vision")):
+        traj = np.stack([history[e][m][:n] for e in epochs])
+        fused = history[epochs[0]]["fusion"][:n]
+        for j in range(traj.shape[1]):
+            line, = ax.plot(epochs, traj[:, j], marker=".")
+            ax.axhline(fused[j], color=line.get_color(), lw=0.6, ls=":")
+        ax.set_title(f"generated {m} labels (dotted: y_m)")
+        ax.set_xlabel("epoch")
+    axes[0].set_ylabel("label")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) -> RunResult:
+    set_seed(seed)
+    text_cfg = load_text_encoder_config(str(args.text_encoder))
+    _, audio_dim, vision_dim = data.feature_dims
+    model_cfg, cfg = dataset_configs(args.dataset, text_cfg, audio_dim, vision_dim, seed=seed,
+                                     max_epochs=args.max_epochs, exclude_zero=args.exclude_zero,
+                                     step_remainder=args.step_remainder, batch_size=args.batch_size)
+    model = SelfMM.from_pretrained_text(model_cfg, str(args.text_encoder))
+    trainer = Trainer(model, cfg, data, torch.device(args.device) if args.device else None)
+    out.mkdir(parents=True, exist_ok=True)
+    history: dict[int, dict[str, np.ndarray]] = {}
+    log_file = open(out / "log.jsonl", "w")
+
+    def log(record: dict) -> None:
+        log_file.write(json.dumps(record) + "\n")
+        log_file.flush()
+        v = record["valid"]
+        print(f"seed {seed} epoch {record['epoch']}: loss M {record['loss_M']:.4f} T {record['loss_T']:.4f} "
+              f"A {record['loss_A']:.4f} V {record['loss_V']:.4f} | valid MAE {v['MAE']:.4f} "
+              f"Corr {v['Corr']:.4f} | best epoch {record['best_epoch']}", file=sys.stderr)
+
+    def keep_labels(epoch: int, ulgm: ULGM) -> None:
+        history[epoch] = {m: y.cpu().numpy().copy() for m, y in ulgm.labels.items()}
+
+    best_epoch, epochs, valid = trainer.fit(log, progress=not args.quiet,
+                                            on_epoch=keep_labels if args.save_labels else None)
+    log_file.close()
+    test = trainer.evaluate("test")
+    if args.save_labels:
+        np.savez_compressed(out / "labels.npz", **{f"{m}_epoch{e}": y for e, d in history.items() for m, y in d.items()},
+                            ids=data.splits["train"].ids)
+        plot_labels(history, out / "labels.png")
+    ckpt = out / "best.pt"
+    save_checkpoint(ckpt, trainer.model, cfg, data, encoder_dir=args.text_encoder, data_path=args.data,
+                    result={"seed": seed, "best_epoch": best_epoch, "epochs": epochs, "valid": valid, "test": test})
+    return RunResult(seed, best_epoch, epochs, valid, test, ckpt)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m selfmm.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="picks hyper-parameters and metrics")
+    p.add_argument("--data", required=True, type=Path, help="MMSA-format feature file (trusted pickle)")
+    p.add_argument("--text-encoder", required=True, type=Path, help="local BERT-architecture encoder folder")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1111, 1112, 1113, 1114, 1115])
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="override the dataset's batch size")
+    p.add_argument("--exclude-zero", action=argparse.BooleanOptionalAction, default=False,
+                   help="leave zero labels out of the positive centre (MMSA v2); default: the published table's")
+    p.add_argument("--step-remainder", action="store_true",
+                   help="fix the reference's bug: also step on the last, partial group of batches of an epoch")
+    p.add_argument("--save-labels", action="store_true", help="save generated labels per epoch and plot them")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+
+    data = load_feature_file(args.data)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs = [run_seed(args, data, seed, args.out / f"seed-{seed}") for seed in args.seeds]
+    best = min(runs, key=lambda r: r.valid.get("MAE", float("inf")))
+    shutil.copy(best.checkpoint, args.out / "best.pt")
+    results = {"dataset": args.dataset, "data": str(args.data), "seeds": {r.seed: {"best_epoch": r.best_epoch,
+               "epochs": r.epochs, "valid": r.valid, "test": r.test} for r in runs},
+               "test_x100": summarize([r.test for r in runs]), "best_seed": best.seed}
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    table = results["test_x100"]
+    print("test (x100, mean ± std over seeds): " + "  ".join(f"{k} {v['mean']:.2f}±{v['std']:.2f}" for k, v in table.items()))
+
+
+if __name__ == "__main__":
+    main()

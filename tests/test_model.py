@@ -1,0 +1,117 @@
+"""The network: padded LSTM == packed LSTM, batch size 1, absent modalities, and the reference's shapes."""
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from selfmm.config import ModelConfig, dataset_configs
+from selfmm.model import SelfMM, SequenceEncoder
+
+TINY_BERT = dict(model_type="bert", vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=64)
+
+
+def tiny_model(audio_in: int = 5, vision_in: int = 20, dataset: str = "mosi") -> SelfMM:
+    cfg, _ = dataset_configs(dataset, TINY_BERT, audio_in, vision_in)
+    return SelfMM(cfg).eval()
+
+
+def batch(b: int = 4, L: int = 12, ta: int = 30, tv: int = 25, a: int = 5, v: int = 20, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, L + 1, (b,), generator=g)
+    mask = (torch.arange(L)[None] < lengths[:, None]).long()
+    return dict(text_ids=torch.randint(1, 100, (b, L), generator=g) * mask, text_mask=mask,
+                audio=torch.randn(b, ta, a, generator=g), audio_lengths=torch.randint(1, ta + 1, (b,), generator=g),
+                vision=torch.randn(b, tv, v, generator=g), vision_lengths=torch.randint(1, tv + 1, (b,), generator=g))
+
+
+def test_padded_lstm_equals_packed_final_hidden_state():
+    torch.manual_seed(0)
+    enc = SequenceEncoder(7, 16, 16, 0.0).eval()
+    x = torch.randn(6, 40, 7)
+    lengths = torch.tensor([40, 1, 17, 3, 39, 22])
+    x = x * (torch.arange(40)[None, :, None] < lengths[:, None, None])  # zero padding, as in the data files
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    _, (h_n, _) = enc.rnn(packed)
+    reference = enc.linear(h_n.squeeze(0))
+    assert torch.allclose(enc(x, lengths), reference, atol=1e-6)
+
+
+def test_outputs_and_feature_sizes_follow_the_config():
+    model = tiny_model()
+    out = model(**batch())
+    c = model.config
+    for head in "MTAV":
+        assert out[head].shape == (4, 1)
+    assert out["Feature_f"].shape == (4, c.post_fusion_dim)
+    assert out["Feature_t"].shape == (4, c.post_text_dim)
+    assert out["Feature_a"].shape == (4, c.post_audio_dim)
+    assert out["Feature_v"].shape == (4, c.post_video_dim)
+
+
+def test_batch_size_one_matches_the_same_sample_in_a_batch():
+    model = tiny_model()
+    b = batch(b=3)
+    full = model(**b)
+    one = model(**{k: v[1:2] for k, v in b.items()})
+    for head in "MTAV":
+        assert torch.allclose(full[head][1], one[head][0], atol=1e-5)
+
+
+def test_absent_modality_is_a_zero_vector_and_never_nan():
+    model = tiny_model()
+    b = batch(b=3)
+    b["audio_lengths"][0] = 0
+    b["vision_lengths"][1] = 0
+    b["text_mask"][2] = 0
+    b["text_ids"][2] = 0
+    b["audio"][0] = float("nan")  # whatever an absent row holds must not leak
+    out = model(**b)
+    assert all(torch.isfinite(out[h]).all() for h in out)
+    zero_a = model.post_audio(torch.zeros(1, model.config.audio_out))[0]
+    zero_v = model.post_video(torch.zeros(1, model.config.video_out))[0]
+    zero_t = model.post_text(torch.zeros(1, model.config.text_dim))[0]
+    assert torch.allclose(out["A"][0], zero_a[0])
+    assert torch.allclose(out["V"][1], zero_v[0])
+    assert torch.allclose(out["T"][2], zero_t[0])
+
+
+def test_absent_audio_changes_the_fused_output_only_through_its_own_vector():
+    model = tiny_model()
+    b = batch(b=2)
+    with_audio = model(**b)
+    b["audio_lengths"] = torch.zeros(2, dtype=torch.long)
+    without = model(**b)
+    assert torch.allclose(with_audio["T"], without["T"]) and torch.allclose(with_audio["V"], without["V"])
+    assert not torch.allclose(with_audio["M"], without["M"])
+
+
+def test_all_modalities_absent_in_a_whole_batch_runs():
+    model = tiny_model()
+    b = batch(b=2, ta=1, tv=1)
+    b["audio_lengths"][:] = 0
+    b["vision_lengths"][:] = 0
+    out = model(**b)
+    assert out["M"].shape == (2, 1) and torch.isfinite(out["M"]).all()
+
+
+@pytest.mark.parametrize("dataset,hidden", [("mosi", (16, 32)), ("sims", (16, 64))])
+def test_dataset_configs_take_dims_from_data(dataset, hidden):
+    cfg, train = dataset_configs(dataset, TINY_BERT, audio_in=33, vision_in=709)
+    assert (cfg.audio_in, cfg.vision_in) == (33, 709)
+    assert (cfg.a_lstm_hidden, cfg.v_lstm_hidden) == hidden
+    assert train.H == (1.0 if dataset == "sims" else 3.0)
+
+
+def test_model_config_round_trips():
+    cfg = tiny_model().config
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_bert_base_sized_parameter_count():
+    """The reference's sanity check: bert-base-uncased Self-MM has about 109.5 M parameters."""
+    bert_base = dict(model_type="bert", vocab_size=30522, hidden_size=768, num_hidden_layers=12,
+                     num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
+    cfg, _ = dataset_configs("mosi", bert_base, 5, 20)
+    n = sum(p.numel() for p in SelfMM(cfg).parameters())
+    pooler = 768 * 768 + 768  # the reference keeps BERT's unused pooler; we drop it
+    assert abs((n + pooler) / 1e6 - 109.5) < 0.5

@@ -1,0 +1,111 @@
+"""Training end to end on small synthetic MMSA files with a tiny random BERT (fast, CPU)."""
+import json
+import math
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from selfmm.config import dataset_configs
+from selfmm.data import load_feature_file, save_feature_file, synth_feature_file
+from selfmm.model import SelfMM
+from selfmm.train import Trainer, load_checkpoint, main, param_groups
+
+SHAPE = dict(audio_len=20, vision_len=16, text_len=16, text_vocab=1200)
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny_bert")
+    cfg = BertConfig(vocab_size=1200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(cfg).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "synth.pkl"
+    save_feature_file(path, synth_feature_file("mosi", 96, 32, 32, seed=0, **SHAPE))
+    return path
+
+
+def make_trainer(encoder_dir, data_file, **overrides) -> Trainer:
+    data = load_feature_file(data_file)
+    _, a, v = data.feature_dims
+    model_cfg, cfg = dataset_configs("mosi", BertConfig.from_pretrained(encoder_dir).to_dict(), a, v, **overrides)
+    torch.manual_seed(0)
+    return Trainer(SelfMM.from_pretrained_text(model_cfg, str(encoder_dir)), cfg, data, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("batch_size,step_remainder,expected", [(16, False, 1), (16, True, 2), (4, False, 6), (8, False, 3)])
+def test_optimizer_steps_per_epoch_is_floor_of_batches_over_4(encoder_dir, data_file, batch_size, step_remainder, expected):
+    # 96 training samples: bs 16 -> 6 batches -> floor(6/4) = 1 step (2 with the remainder fixed);
+    # bs 4 -> 24 batches -> 6 steps; bs 8 -> 12 batches -> 3 steps
+    t = make_trainer(encoder_dir, data_file, batch_size=batch_size, step_remainder=step_remainder)
+    t.train_epoch(1)
+    assert t.optimizer_steps == expected
+
+
+def test_five_parameter_groups_cover_every_parameter_once(encoder_dir, data_file):
+    t = make_trainer(encoder_dir, data_file)
+    groups = param_groups(t.model, t.cfg)
+    assert len(groups) == 5
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert len(ids) == len(set(ids)) == len(list(t.model.parameters()))
+    assert [g["lr"] for g in groups] == [5e-5, 5e-5, 5e-3, 5e-3, 1e-3]
+    assert groups[1]["weight_decay"] == 0.0 and all("LayerNorm" in n or n.endswith("bias")
+        for n, p in t.model.text_model.named_parameters() if any(p is q for q in groups[1]["params"]))
+
+
+def test_unimodal_losses_are_zero_until_labels_have_moved(encoder_dir, data_file):
+    """Labels change from epoch 2 on, but each sample's label is updated after its own batch's loss, so the
+    unimodal weights tanh(|y_s - y_m|) are exactly 0 in epochs 1 and 2 and non-zero from epoch 3 (as the
+    reference code does)."""
+    t = make_trainer(encoder_dir, data_file, batch_size=8)
+    for epoch in (1, 2):
+        losses = t.train_epoch(epoch)
+        assert losses["loss_T"] == losses["loss_A"] == losses["loss_V"] == 0.0 and losses["loss_M"] > 0
+    assert not torch.equal(t.ulgm.labels["text"], t.ulgm.labels["fusion"])
+    third = t.train_epoch(3)
+    assert third["loss_T"] > 0 and third["loss_A"] > 0 and third["loss_V"] > 0
+    for m in ("text", "audio", "vision"):
+        assert t.ulgm.labels[m].abs().max() <= t.cfg.H + 1e-6
+
+
+def test_batch_size_one_trains(encoder_dir, tmp_path):
+    path = tmp_path / "small.pkl"
+    save_feature_file(path, synth_feature_file("mosi", 9, 3, 3, seed=1, **SHAPE))
+    t = make_trainer(encoder_dir, path, batch_size=1, max_epochs=2)
+    best_epoch, epochs, valid = t.fit()
+    assert epochs == 2 and best_epoch >= 1 and math.isfinite(valid["MAE"])
+    assert t.optimizer_steps == 2 * (9 // 4)
+
+
+def test_missing_modalities_train_and_are_masked(encoder_dir, tmp_path):
+    path = tmp_path / "missing.pkl"
+    save_feature_file(path, synth_feature_file("mosi", 48, 16, 16, seed=2, missing_rate=0.5, **SHAPE))
+    t = make_trainer(encoder_dir, path, batch_size=8)
+    t.train_epoch(1)
+    t.train_epoch(2)
+    absent = ~t.ulgm.present["audio"]
+    assert absent.any()
+    assert torch.equal(t.ulgm.labels["audio"][absent], t.ulgm.labels["fusion"][absent])  # never regenerated
+
+
+def test_cli_short_training_lowers_loss_and_writes_results(encoder_dir, data_file, tmp_path):
+    out = tmp_path / "run"
+    main(["--dataset", "mosi", "--data", str(data_file), "--text-encoder", str(encoder_dir), "--seeds", "1111", "1112",
+          "--out", str(out), "--max-epochs", "6", "--batch-size", "4", "--save-labels", "--quiet"])
+    log = [json.loads(line) for line in (out / "seed-1111" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 6
+    assert log[-1]["loss_M"] < log[0]["loss_M"]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["seeds"]) == {"1111", "1112"}
+    assert set(results["test_x100"]) == {"Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score",
+                                         "Mult_acc_5", "Mult_acc_7", "MAE", "Corr"}
+    assert (out / "seed-1111" / "labels.png").stat().st_size > 1000
+    model, ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["result"]["seed"] == results["best_seed"]
+    assert ckpt["model_config"]["audio_in"] == 5 and ckpt["train_config"]["dataset"] == "mosi"
