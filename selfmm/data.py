@@ -140,6 +140,41 @@ class FeatureFile:
         return d
 
 
+def padded_length(sequences: list[np.ndarray | None]) -> int:
+    """MMSA's padded length over a whole dataset: int(mean + 3 * std) of the present lengths, within [1, max]."""
+    lengths = np.array([len(s) for s in sequences if s is not None and len(s)])
+    if not len(lengths):
+        return 1
+    return int(min(lengths.max(), max(1, int(lengths.mean() + 3 * lengths.std()))))
+
+
+def pad_sequences(sequences: list[np.ndarray | None], length: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-pad (or truncate) variable-length (T, dim) arrays to (N, length, dim); None (absent) -> length 0."""
+    out = np.zeros((len(sequences), length, dim), np.float32)
+    lengths = np.zeros(len(sequences), np.int64)
+    for i, seq in enumerate(sequences):
+        if seq is None or not len(seq):
+            continue
+        if seq.shape[1] != dim:
+            raise ValueError(f"sample {i} has {seq.shape[1]} feature columns, expected {dim}")
+        n = min(len(seq), length)
+        out[i, :n] = seq[:n]
+        lengths[i] = n
+    return out, lengths
+
+
+def build_split(ids: list[str], raw_text: list[str], text_ids: np.ndarray, text_mask: np.ndarray,
+                audio: list[np.ndarray | None], vision: list[np.ndarray | None], labels: list[float],
+                audio_shape: tuple[int, int], vision_shape: tuple[int, int]) -> Split:
+    """A Split from per-sample variable-length features; shapes are (padded length, dim) per modality, the
+    same for every split of a file (use padded_length over all splits)."""
+    a, a_len = pad_sequences(audio, *audio_shape)
+    v, v_len = pad_sequences(vision, *vision_shape)
+    return Split(ids=np.asarray(ids), raw_text=np.asarray(raw_text), text_ids=np.asarray(text_ids, np.int64),
+                 text_mask=np.asarray(text_mask, np.int64), audio=a, audio_lengths=a_len, vision=v,
+                 vision_lengths=v_len, labels=np.asarray(labels, np.float32))
+
+
 def _finite(x: np.ndarray, what: str, counts: dict[str, int]) -> np.ndarray:
     """Set NaN/inf to 0 in place and count them: an LSTM fed one NaN turns the whole batch into NaN."""
     bad = ~np.isfinite(x)
