@@ -105,7 +105,10 @@ class SelfMM(nn.Module):
     @classmethod
     def from_pretrained_text(cls, config: ModelConfig, encoder_dir: str) -> "SelfMM":
         """A fresh model whose text encoder starts from the pretrained weights in `encoder_dir`."""
+        from transformers.utils import logging as hf_logging
+
         model = cls(config)
+        hf_logging.set_verbosity_error()  # the checkpoint's unused pooler weights are expected, not news
         pretrained = BertModel.from_pretrained(encoder_dir, add_pooling_layer=False)
         missing, unexpected = model.text_model.bert.load_state_dict(pretrained.state_dict(), strict=False)
         if missing:

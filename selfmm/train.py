@@ -63,8 +63,16 @@ def presence(split: Split) -> dict[str, torch.Tensor]:
 
 
 def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    keys = ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")
-    return {k: batch[k].to(device) for k in keys}
+    """The model's inputs, with padding beyond the batch's longest sequence cut off. The outputs do not change
+    (masked tokens are not attended to; the LSTM is read at length - 1) but a MOSI batch of 15-word sentences
+    padded to 50 tokens costs three times less."""
+    text_len = max(int(batch["text_mask"].sum(1).max()), 1)
+    audio_len = max(int(batch["audio_lengths"].max()), 1)
+    vision_len = max(int(batch["vision_lengths"].max()), 1)
+    out = {"text_ids": batch["text_ids"][:, :text_len], "text_mask": batch["text_mask"][:, :text_len],
+           "audio": batch["audio"][:, :audio_len], "audio_lengths": batch["audio_lengths"],
+           "vision": batch["vision"][:, :vision_len], "vision_lengths": batch["vision_lengths"]}
+    return {k: v.to(device) for k, v in out.items()}
 
 
 @torch.no_grad()

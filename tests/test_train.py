@@ -109,3 +109,23 @@ def test_cli_short_training_lowers_loss_and_writes_results(encoder_dir, data_fil
     model, ckpt = load_checkpoint(out / "best.pt")
     assert ckpt["result"]["seed"] == results["best_seed"]
     assert ckpt["model_config"]["audio_in"] == 5 and ckpt["train_config"]["dataset"] == "mosi"
+
+
+def test_trimming_padding_does_not_change_outputs(encoder_dir, data_file):
+    from selfmm.data import make_loader
+    from selfmm.train import model_inputs
+
+    t = make_trainer(encoder_dir, data_file)
+    t.model.eval()
+    batch = next(iter(make_loader(t.data["valid"], 8, shuffle=False)))
+    pad = lambda x, n: torch.cat([x, torch.zeros_like(x[:, :n])], dim=1)  # noqa: E731
+    full = {"text_ids": pad(batch["text_ids"], 10), "text_mask": pad(batch["text_mask"], 10),
+            "audio": pad(batch["audio"], 7), "audio_lengths": batch["audio_lengths"],
+            "vision": pad(batch["vision"], 5), "vision_lengths": batch["vision_lengths"]}
+    trimmed = model_inputs(full, torch.device("cpu"))
+    assert trimmed["text_ids"].shape[1] == int(batch["text_mask"].sum(1).max())
+    assert trimmed["audio"].shape[1] == int(batch["audio_lengths"].max())
+    with torch.no_grad():
+        a, b = t.model(**full), t.model(**trimmed)
+    for h in "MTAV":
+        assert torch.allclose(a[h], b[h], atol=1e-5)
