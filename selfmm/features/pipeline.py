@@ -1,0 +1,198 @@
+"""One clip -> all features, as dataset preparation and the app both need them.
+
+The stages that do the work release the GIL (PyAV decoding, CTranslate2's Whisper, MediaPipe's graph, numpy
+and librosa's FFTs), so they run side by side in threads:
+
+    decode audio ──┬── ASR ── tokenize        (text)
+                   └── audio features         (audio)
+    decode video ───── face features          (vision)
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .media import FPS, MAX_SIDE, SAMPLE_RATE, Media, MediaError, Source, load_media
+from .spec import Extracted, FeatureSpec
+
+
+@dataclass
+class ClipFeatures:
+    transcript: str  # the text used (given, or from Whisper)
+    text_ids: np.ndarray  # (L,) int64; all zero when text is missing
+    text_mask: np.ndarray  # (L,) int64
+    audio: np.ndarray | None  # (Ta, Da) float32, None when missing
+    vision: np.ndarray | None  # (Tv, Dv) float32, None when missing
+    missing: dict[str, str] = field(default_factory=dict)  # modality -> reason
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    segments: list = field(default_factory=list)  # Whisper segments (start, end, text); [] if text was given
+    language: str = ""
+    transcript_source: str = ""  # "given" | "whisper" | "none"
+    duration: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class FeaturePipeline:
+    """Holds the loaded extractors. Build it once (models load here), then call extract() per clip."""
+
+    def __init__(self, asr_model: str | None = None, tokenizer_json: str | Path | None = None,
+                 max_length: int | None = None, use_asr: bool = True, vision: bool = True,
+                 parallel: bool = True):
+        from .audio import AudioExtractor
+        from .text import MAX_LENGTH, TextTokenizer
+        from .vision import FaceExtractor
+
+        self.tokenizer = TextTokenizer(tokenizer_json, max_length or MAX_LENGTH)
+        self.audio = AudioExtractor()
+        self.face = FaceExtractor() if vision else None
+        self.asr_model = asr_model
+        self._transcriber = None
+        if use_asr:
+            self.transcriber  # noqa: B018  load now, not on the first clip
+        self.parallel = parallel
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="selfmm-features") if parallel else None
+
+    @property
+    def transcriber(self):
+        if self._transcriber is None:
+            from .asr import Transcriber
+
+            self._transcriber = Transcriber(self.asr_model)
+        return self._transcriber
+
+    @property
+    def specs(self) -> dict[str, FeatureSpec]:
+        out = {"text": self.tokenizer.spec, "audio": self.audio.spec}
+        if self.face is not None:
+            out["vision"] = self.face.spec
+        return out
+
+    def warm_up(self) -> None:
+        """Compile/load everything once (numba, MediaPipe graph, Whisper) so the first clip is fast."""
+        from .audio import warm_up
+
+        warm_up(self.audio)
+        if self.face is not None:
+            self.face.extract(np.zeros((1, 64, 64, 3), np.uint8), self.face.fps)
+        if self._transcriber is not None:
+            self._transcriber.warm_up()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self.face is not None:
+            self.face.close()
+
+    def __enter__(self) -> FeaturePipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _submit(self, fn, *args) -> Future:
+        if self._pool is None:
+            f: Future = Future()
+            try:
+                f.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001  re-raised by .result()
+                f.set_exception(e)
+            return f
+        return self._pool.submit(fn, *args)
+
+    def extract(self, src: Source, transcript: str | None = None, asr: bool | None = None) -> ClipFeatures:
+        """Features of one clip. transcript: use this text instead of Whisper (None or "" -> Whisper when asr
+        is not False). Raises MediaError when the clip cannot be read."""
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        run_asr = (asr if asr is not None else True) and not (transcript and transcript.strip())
+
+        def timed(name: str, fn, *args):
+            t = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                timings[name] = round(time.perf_counter() - t, 4)
+
+        def video_branch(source) -> tuple[Media | None, Extracted]:
+            if self.face is None:
+                return None, Extracted(None, "vision disabled")
+            video = source if isinstance(source, Media) else timed(
+                "decode_video", load_media, source, SAMPLE_RATE, self.face.fps, MAX_SIDE, False, True)
+            return video, timed("vision", self.face.extract, video.frames, video.fps)
+
+        def text_branch(wave: np.ndarray | None):
+            if not run_asr or wave is None:
+                return None
+            return timed("asr", self.transcriber.transcribe, wave, SAMPLE_RATE)
+
+        if isinstance(src, (str, os.PathLike, bytes, bytearray)):
+            # A file is opened twice: audio decodes in a few ms, so ASR starts while the video decodes.
+            f_video = self._submit(video_branch, src)
+            try:
+                media = timed("decode_audio", load_media, src, SAMPLE_RATE, FPS, MAX_SIDE, True, False)
+            except MediaError:
+                f_video.exception()  # let the video branch finish before raising
+                raise
+        else:  # a Media passes through; raw samples are audio only
+            media = timed("decode_audio", load_media, src, SAMPLE_RATE)
+            f_video = self._submit(video_branch, media)
+
+        wave = media.waveform
+        f_text = self._submit(text_branch, wave)
+        f_audio = self._submit(timed, "audio", self.audio.extract, wave, media.sample_rate)
+        transcript_result = f_text.result()
+        audio_result: Extracted = f_audio.result()
+        video_media, vision_result = f_video.result()
+        if wave is None and (video_media is None or video_media.frames is None) and self.face is not None:
+            raise MediaError(f"cannot read {media.source}: no audio samples or video frames decode from it")
+
+        if transcript_result is not None:
+            text, source = transcript_result.text, "whisper"
+        elif transcript and transcript.strip():
+            text, source = transcript.strip(), "given"
+        else:
+            text, source = "", "none"
+        ids, mask = timed("text", self.tokenizer.encode, text)
+
+        missing: dict[str, str] = {}
+        if not text:
+            if source == "whisper":
+                missing["text"] = "no recognisable speech"
+            elif wave is None and run_asr:
+                missing["text"] = "no audio track to transcribe"
+            else:
+                missing["text"] = "no transcript"
+        if audio_result.frames is None:
+            missing["audio"] = audio_result.missing or "missing"
+        if vision_result.frames is None:
+            missing["vision"] = vision_result.missing or "missing"
+        duration = max(media.duration, video_media.duration if video_media is not None else 0.0)
+        timings["total"] = round(time.perf_counter() - t_start, 4)
+        return ClipFeatures(
+            transcript=text, text_ids=ids, text_mask=mask, audio=audio_result.frames,
+            vision=vision_result.frames, missing=missing, timings=timings,
+            segments=list(transcript_result.segments) if transcript_result is not None else [],
+            language=transcript_result.language if transcript_result is not None else "",
+            transcript_source=source, duration=duration,
+            stats={"audio": audio_result.stats, "vision": vision_result.stats})
+
+
+_default: FeaturePipeline | None = None
+
+
+def extract_clip(src: Source, transcript: str | None = None, pipeline: FeaturePipeline | None = None,
+                 **options) -> ClipFeatures:
+    """Features of one clip with a shared default pipeline (built on the first call)."""
+    global _default
+    if pipeline is None:
+        if _default is None:
+            _default = FeaturePipeline()
+        pipeline = _default
+    return pipeline.extract(src, transcript=transcript, **options)
