@@ -1,0 +1,203 @@
+"""The Gradio app: record (webcam with sound, microphone), upload or type; one Analyze action; four gauges,
+the disagreement between channels, the transcript, a per-sentence timeline, stage timings and the model card.
+
+Everything heavy is loaded and warmed up once, before the server starts, so the first request is as fast as
+the next. One analysis runs at a time (the extractors already use both cores); up to 16 wait in the queue.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no calls home
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from demo.disagreement import RULE
+from demo.formatting import card_markdown, segments_markdown, status_markdown, timings_markdown
+from demo.gauges import gauge, timeline
+from demo.limits import AUDIO_FORMATS, LIMITS, VIDEO_FORMATS, InputError, human_bytes
+from demo.pipeline import DEFAULT_MODEL, EXAMPLES, HEADS, Analyzer, Result
+
+log = logging.getLogger("demo")
+
+TITLE = "Self-MM live: what do your words, voice and face say?"
+INTRO = (f"Record a few seconds with your webcam (sound on) or microphone, upload a clip, or type a sentence, "
+         f"then press **Analyze**. A Self-MM model scores the clip as a whole (**M**, fused) and each channel on "
+         f"its own: the words (**T**), the voice (**A**) and the face (**V**), all on the same scale from -3 "
+         f"(very negative) to +3 (very positive). Clips from {LIMITS.min_seconds:g} to {LIMITS.max_seconds:g} s, "
+         f"files up to {human_bytes(LIMITS.max_bytes)}. Nothing leaves this machine.")
+HOW_TO_READ = f"""**Bands.** Below -0.5 is negative (red), -0.5 to 0.5 neutral (grey), above 0.5 positive (green).
+
+**Disagreement rule.** {RULE}
+
+**Missing** means the clip does not hold that channel (no face in view, no audio track, silence, no speech
+recognised): the gauge stays empty instead of showing 0, and the model is told the channel is absent.
+
+**Uncalibrated** (greyed) marks a head that the model card says was not trained on real data of its channel.
+Its number is shown for curiosity only; that channel is fed to the model as *absent* when computing M, so the
+fused score is not swayed by inputs the model never learned from.
+
+**Typed text**, when given with a recording, replaces the speech transcript. Alone, it is analysed as text only.
+"""
+CSS = """
+.gauge-row .block { min-width: 190px; }
+#disagreement { font-size: 1.1em; }
+"""
+
+
+EXAMPLE_LABELS = {"positive": "positive sentence", "negative": "negative sentence",
+                  "mixed": "two sentences: positive, then negative"}
+
+
+def disagreement_markdown(level: str | None, summary: str) -> str:
+    """The panel: how strongly the channels disagree, in words, with the rule that decided it."""
+    head = f"Disagreement: {level}" if level else "Disagreement"
+    return f"#### {head}\n{summary}\n\n<small>Rule: {RULE}</small>"
+
+
+def pick_media(tab: str, video: str | None, audio: tuple | None, upload: Any) -> tuple[Any, str]:
+    """The media of the active tab if it holds one, else the first input that does (webcam, file, microphone).
+    Returns (media or None, a short description of its source)."""
+    upload_path = upload if isinstance(upload, (str, os.PathLike)) or upload is None else getattr(upload, "name", None)
+    candidates = {"webcam": (video, "the video"), "upload": (upload_path, "the uploaded file"),
+                  "microphone": (audio, "the microphone recording")}
+    if tab in candidates and candidates[tab][0] is not None:
+        return candidates[tab]
+    for media, what in candidates.values():
+        if media is not None:
+            return media, what
+    return None, "the typed text"
+
+
+def render(res: Result, source: str) -> list:
+    """The values of the output components, in `outputs` order."""
+    figs = []
+    for h in HEADS:
+        if res.scores.get(h) is None:
+            figs.append(gauge(h, None, "missing", res.missing.get(h, "missing")))
+        elif h in res.uncalibrated:
+            figs.append(gauge(h, res.scores[h], "uncalibrated"))
+        else:
+            figs.append(gauge(h, res.scores[h]))
+    tl = timeline(res.segments)
+    transcript = res.transcript or "(no speech recognised)"
+    if res.transcript_source == "typed":
+        transcript = res.transcript + "\n(typed)"
+    return [status_markdown(res.scores, res.missing, res.uncalibrated, res.notes, res.duration, source), *figs,
+            disagreement_markdown(res.disagreement.level, res.disagreement.summary), transcript,
+            gr.Plot(value=tl, visible=tl is not None), segments_markdown(res.segments),
+            timings_markdown(res.timings), res.to_json()]
+
+
+def build(analyzer: Analyzer) -> gr.Blocks:
+    """The Blocks layout around one loaded analyzer."""
+    examples = sorted(EXAMPLES.glob("*.mp4")) if EXAMPLES.is_dir() else []
+
+    def analyze(tab: str, video, audio, upload, text: str, progress=gr.Progress()):
+        media, source = pick_media(tab, video, audio, upload)
+        try:
+            res = analyzer.analyze(media, text, progress=lambda f, d: progress(f, desc=d))
+        except InputError as e:
+            raise gr.Error(str(e), duration=None, title="Cannot analyse this input") from None
+        except Exception as e:  # keep serving; say what broke
+            log.exception("analysis failed")
+            raise gr.Error(f"The analysis failed: {type(e).__name__}: {e}", duration=None) from None
+        return render(res, source)
+
+    with gr.Blocks(title="Self-MM live") as app:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        tab = gr.State("webcam")
+        with gr.Row():
+            with gr.Column(scale=2, min_width=320):
+                with gr.Tabs():
+                    with gr.Tab("Webcam", id="webcam") as t_cam:
+                        # include_audio: Gradio drops the sound of webcam videos otherwise. Not mirrored, so the
+                        # server need not flip the clip with ffmpeg. "upload" as a second source also keeps
+                        # Gradio 6.31 from reading webcam_options after an example click, where it has become
+                        # a dict ('dict' object has no attribute 'mirror').
+                        video = gr.Video(sources=["webcam", "upload"], include_audio=True,
+                                         label="Webcam with sound (or a video file)",
+                                         webcam_options=gr.WebcamOptions(mirror=False), height=300,
+                                         elem_id="webcam")
+                    with gr.Tab("Microphone", id="microphone") as t_mic:
+                        audio = gr.Audio(sources=["microphone"], type="numpy", label="Microphone",
+                                         elem_id="microphone")
+                    with gr.Tab("Upload", id="upload") as t_up:
+                        upload = gr.File(label=f"Video or audio file (up to {human_bytes(LIMITS.max_bytes)})",
+                                         file_types=list(VIDEO_FORMATS + AUDIO_FORMATS), type="filepath")
+                text = gr.Textbox(label="Text (optional)", lines=2, max_length=LIMITS.max_text_chars,
+                                  placeholder="Type a sentence: alone it is analysed as text; with a recording "
+                                              "it replaces the transcript.")
+                button = gr.Button("Analyze", variant="primary", elem_id="analyze")
+                if examples:
+                    gr.Examples([[str(p)] for p in examples], inputs=[video], label="Examples (made offline: "
+                                "espeak-ng speech over a photo's face)", examples_per_page=6,
+                                example_labels=[EXAMPLE_LABELS.get(p.stem, p.stem) for p in examples])
+            with gr.Column(scale=3, min_width=480):
+                status = gr.Markdown("Record, upload or type, then press **Analyze**.", elem_id="status",
+                                     label="Status")
+                plots = []
+                for pair in (("M", "T"), ("A", "V")):  # two rows of two: readable on a laptop screen
+                    with gr.Row(elem_classes="gauge-row", equal_height=True):
+                        plots += [gr.Plot(value=gauge(h, None, "missing", "waiting for input"), label=f"Gauge {h}",
+                                          show_label=False, elem_id=f"gauge-{h}", min_width=200) for h in pair]
+                dis = gr.Markdown(disagreement_markdown(None, "Analyse a clip to compare its channels."),
+                                  elem_id="disagreement", label="Disagreement")
+                transcript = gr.Textbox(label="Transcript", lines=2, interactive=False, elem_id="transcript")
+                tl = gr.Plot(label="Per sentence", visible=False, elem_id="timeline")
+                seg_table = gr.Markdown(label="Sentences")
+                with gr.Accordion("Time per stage", open=False):
+                    timings = gr.Markdown(elem_id="timings", label="Time per stage")
+        with gr.Accordion("How to read the gauges", open=False):
+            gr.Markdown(HOW_TO_READ)
+        with gr.Accordion("Model card", open=False):
+            gr.Markdown(card_markdown(analyzer.card) + f"\n\nLoaded from `{analyzer.model_dir}` in "
+                        f"{analyzer.load_seconds:.1f} s, warmed up in {analyzer.warmup_seconds:.1f} s.")
+        with gr.Accordion("Raw result (JSON)", open=False):
+            raw = gr.JSON(elem_id="raw", label="Result")
+
+        for t, name in ((t_cam, "webcam"), (t_mic, "microphone"), (t_up, "upload")):
+            t.select(lambda n=name: n, None, tab, queue=False, api_visibility="private")
+        button.click(analyze, [tab, video, audio, upload, text],
+                     [status, *plots, dis, transcript, tl, seg_table, timings, raw], api_name="analyze")
+    return app
+
+
+def launch(model_dir: str | os.PathLike = DEFAULT_MODEL, host: str | None = None, port: int | None = None,
+           warm_up: bool = True, **kw) -> gr.Blocks:
+    t0 = time.perf_counter()
+    analyzer = Analyzer.load(model_dir, warm_up=warm_up)
+    print(f"model {analyzer.model_name} from {model_dir}: loaded in {analyzer.load_seconds:.1f} s, "
+          f"warmed up in {analyzer.warmup_seconds:.1f} s ({time.perf_counter() - t0:.1f} s)", flush=True)
+    app = build(analyzer)
+    app.queue(default_concurrency_limit=1, max_size=16)
+    app.launch(server_name=host, server_port=port, max_file_size=LIMITS.max_bytes, css=CSS,
+               theme=gr.themes.Soft(), footer_links=["api"], **kw)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Self-MM live sentiment demo")
+    p.add_argument("--model", default=os.environ.get("SELFMM_MODEL", str(DEFAULT_MODEL)),
+                   help="model artifact folder (default assets/model, or $SELFMM_MODEL)")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME"))
+    p.add_argument("--port", type=int, default=int(os.environ["GRADIO_SERVER_PORT"])
+                   if os.environ.get("GRADIO_SERVER_PORT") else None)
+    p.add_argument("--no-warm-up", action="store_true", help="skip the warm-up run (faster start, slower first request)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not Path(args.model, "model.onnx").is_file():
+        sys.exit(f"No model at {args.model} (model.onnx missing). Pass --model DIR or set SELFMM_MODEL.")
+    from demo.artifact import ArtifactError
+
+    try:
+        launch(args.model, args.host, args.port, warm_up=not args.no_warm_up)
+    except ArtifactError as e:
+        sys.exit(f"Cannot use the model in {args.model}: {e}")

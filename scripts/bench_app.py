@@ -1,0 +1,120 @@
+"""End-to-end latency of the app, warm: median over repeats for a 5 s and a 10 s webcam-like clip, per stage.
+
+    python scripts/bench_app.py [--seconds 5 10] [--repeats 5] [--model DIR] [--no-http] [--json FILE]
+
+Clips are generated like a browser's webcam recording: 640x480 VP8 at 30 fps + Opus in webm, espeak-ng speech
+over the moving astronaut photo (tests/media.py). Two measurements:
+- pipeline: demo.pipeline.Analyzer in this process (decode, Whisper, voice, face, ONNX), after its warm-up;
+- http: `python app.py` in a subprocess, called through gradio_client: adds the upload, the queue and the
+  figures, i.e. what a person waits for after pressing Analyze (the browser's rendering aside).
+Stages run side by side, so their times overlap and add up to more than the total.
+Target: a 5 s clip in under 1.5 s on 2 cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_5S = 1.5
+SPEECH = {5: ["I really love this movie, it is wonderful."],
+          10: ["I really love this movie, it is wonderful.", "But the ending was boring and far too long."]}
+
+
+def make_clip(seconds: int) -> Path:
+    from tests import media
+
+    text = " ".join(SPEECH.get(seconds, SPEECH[10]))
+    return media.clip("face+speech", float(seconds), ".webm", text=text)
+
+
+def median_timings(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = list(dict.fromkeys(k for r in runs for k in r))
+    return {k: round(statistics.median(r.get(k, 0.0) for r in runs), 3) for k in keys}
+
+
+def bench_pipeline(model: Path, clips: dict[int, Path], repeats: int) -> dict:
+    from demo.pipeline import Analyzer
+
+    t0 = time.perf_counter()
+    analyzer = Analyzer.load(model)
+    out = {"load_s": round(analyzer.load_seconds, 2), "warmup_s": round(analyzer.warmup_seconds, 2),
+           "start_s": round(time.perf_counter() - t0, 2), "clips": {}}
+    for seconds, clip in clips.items():
+        analyzer.analyze(str(clip))  # this clip's first run: file-system caches
+        runs = [analyzer.analyze(str(clip)).timings for _ in range(repeats)]
+        out["clips"][seconds] = median_timings(runs)
+    return out
+
+
+def bench_http(model: Path, clips: dict[int, Path], repeats: int) -> dict:
+    from gradio_client import Client, handle_file
+
+    from tests.app_model import running_app
+
+    out = {"clips": {}}
+    with running_app(model) as url:
+        client = Client(url, verbose=False)
+        for seconds, clip in clips.items():
+            walls, stages = [], []
+            for i in range(repeats + 1):
+                t = time.perf_counter()
+                result = client.predict(handle_file(str(clip)), None, None, "", api_name="/analyze")
+                if i:  # the first call of each clip is not counted
+                    walls.append(time.perf_counter() - t)
+                    stages.append(result[-1]["timings"])
+            out["clips"][seconds] = {"request": round(statistics.median(walls), 3), **median_timings(stages)}
+    return out
+
+
+def table(name: str, clips: dict) -> str:
+    keys = list(dict.fromkeys(k for t in clips.values() for k in t))
+    lines = [f"{name}: median seconds per stage", "stage".ljust(14) + "".join(f"{s:>4} s clip" for s in clips)]
+    for k in keys:
+        lines.append(k.ljust(14) + "".join(f"{clips[s].get(k, 0.0):10.3f}" for s in clips))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=int, nargs="+", default=[5, 10])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--model", type=Path, help="model artifact (default: assets/model, else a tiny test model)")
+    p.add_argument("--no-http", action="store_true", help="only the in-process pipeline")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args(argv)
+
+    from tests.app_model import model_dir
+
+    model = args.model or model_dir()
+    clips = {s: make_clip(s) for s in args.seconds}
+    report = {"model": str(model), "repeats": args.repeats, "machine": _machine()}
+    report["pipeline"] = bench_pipeline(model, clips, args.repeats)
+    print(f"model {model}; start: load {report['pipeline']['load_s']} s + warm-up {report['pipeline']['warmup_s']} s")
+    print(table("pipeline (in process)", report["pipeline"]["clips"]))
+    if not args.no_http:
+        report["http"] = bench_http(model, clips, args.repeats)
+        print(table("http (app.py + gradio_client; 'request' = wall time of the call)", report["http"]["clips"]))
+    if 5 in clips:
+        got = report.get("http", report["pipeline"])["clips"][5]
+        wall = got.get("request", got["total"])
+        print(f"5 s clip: {wall:.2f} s end to end (target < {TARGET_5S} s): {'OK' if wall < TARGET_5S else 'MISSED'}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _machine() -> dict:
+    import os
+    import platform
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": platform.processor()}
+
+
+if __name__ == "__main__":
+    main()
