@@ -18,19 +18,11 @@ from torch import nn
 
 from selfmm.data import Split, load_feature_file
 from selfmm.metrics import mosi_metrics
+from scripts.build_default_model import audio_scores, source_rows
 
 
 def rows(split: Split, prefix: str) -> np.ndarray:
-    return np.array([i for i, s in enumerate(split.ids) if str(s).startswith(prefix)])
-
-
-def audio_scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """Valence sign accuracy on non-neutral clips, MAE and Pearson correlation."""
-    nz = true != 0
-    return {"sign_acc_non_neutral": round(float(np.mean((pred[nz] > 0) == (true[nz] > 0))), 4),
-            "MAE": round(float(np.mean(np.abs(pred - true))), 4),
-            "Corr": round(float(np.corrcoef(pred, true)[0, 1]), 4),
-            "majority_non_neutral": round(float(max(np.mean(true[nz] > 0), np.mean(true[nz] < 0))), 4)}
+    return source_rows(split.ids, prefix)
 
 
 def clip_stats(split: Split, idx: np.ndarray) -> np.ndarray:

@@ -35,6 +35,9 @@ class ModelConfig:
     post_text_dropout: float = 0.1
     post_audio_dropout: float = 0.1
     post_video_dropout: float = 0.0
+    # Off in the paper's setting (MMSA feeds raw features). On, the model standardises audio and vision frames
+    # with the training split's per-column mean and std, stored in the model (and so in its ONNX graph).
+    normalize_inputs: bool = False
 
     @property
     def text_dim(self) -> int:

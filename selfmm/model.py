@@ -89,9 +89,24 @@ class SelfMM(nn.Module):
         self.post_text = Head(c.text_dim, c.post_text_dim, c.post_text_dropout)
         self.post_audio = Head(c.audio_out, c.post_audio_dim, c.post_audio_dropout)
         self.post_video = Head(c.video_out, c.post_video_dim, c.post_video_dropout)
+        # Input standardisation (identity unless config.normalize_inputs; see set_input_stats).
+        for m, dim in (("audio", c.audio_in), ("vision", c.vision_in)):
+            self.register_buffer(f"{m}_mean", torch.zeros(dim))
+            self.register_buffer(f"{m}_std", torch.ones(dim))
+
+    @torch.no_grad()
+    def set_input_stats(self, modality: str, frames: Tensor, lengths: Tensor) -> None:
+        """Per-column mean and std over the valid frames of (N, T, D) training data."""
+        valid = torch.arange(frames.shape[1])[None, :] < lengths[:, None]
+        x = frames[valid]
+        if len(x) > 1:
+            getattr(self, f"{modality}_mean").copy_(x.mean(0))
+            getattr(self, f"{modality}_std").copy_(x.std(0).clamp(min=1e-3))
 
     def forward(self, text_ids: Tensor, text_mask: Tensor, audio: Tensor, audio_lengths: Tensor,
                 vision: Tensor, vision_lengths: Tensor) -> dict[str, Tensor]:
+        audio = (audio - self.audio_mean) / self.audio_std
+        vision = (vision - self.vision_mean) / self.vision_std
         text = _keep(self.text_model(text_ids, text_mask), text_mask.sum(1) > 0)
         audio_h = _keep(self.audio_model(audio, audio_lengths), audio_lengths > 0)
         video_h = _keep(self.video_model(vision, vision_lengths), vision_lengths > 0)

@@ -16,7 +16,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -104,9 +104,12 @@ class Trainer:
     def __init__(self, model: SelfMM, cfg: TrainConfig, data: FeatureFile, device: torch.device | None = None):
         self.model, self.cfg, self.data = model, cfg, data
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        train = data.splits["train"]
+        if model.config.normalize_inputs:
+            for m in ("audio", "vision"):
+                model.set_input_stats(m, torch.from_numpy(getattr(train, m)), torch.from_numpy(getattr(train, f"{m}_lengths")))
         self.model.to(self.device)
         self.optimizer = torch.optim.Adam(param_groups(model, cfg))
-        train = data.splits["train"]
         dims = {"fusion": model.config.post_fusion_dim, "text": model.config.post_text_dim,
                 "audio": model.config.post_audio_dim, "vision": model.config.post_video_dim}
         self.ulgm = ULGM(torch.from_numpy(train.labels), dims, cfg.H, cfg.exclude_zero, presence(train)).to(self.device)
@@ -177,6 +180,18 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def encoder_name(encoder_dir: Path) -> str:
+    """A readable name: the default encoder's package folder is called just `model`."""
+    from selfmm.features.text import DEFAULT_ENCODER, default_encoder_dir
+
+    try:
+        if Path(encoder_dir).resolve() == default_encoder_dir().resolve():
+            return DEFAULT_ENCODER
+    except ImportError:
+        pass
+    return Path(encoder_dir).name
+
+
 def read_tokenizer(encoder_dir: Path) -> str | None:
     path = Path(encoder_dir) / "tokenizer.json"
     return path.read_text() if path.exists() else None
@@ -191,7 +206,7 @@ def save_checkpoint(path: Path, model: SelfMM, cfg: TrainConfig, data: FeatureFi
         "train_config": cfg.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "feature_specs": data.specs,
-        "text_encoder": {"name": Path(encoder_dir).name, "tokenizer_json": read_tokenizer(encoder_dir)},
+        "text_encoder": {"name": encoder_name(encoder_dir), "tokenizer_json": read_tokenizer(encoder_dir)},
         "data": {"file": Path(data_path).name, "sha256": file_sha256(Path(data_path)),
                  "sizes": {k: len(s) for k, s in data.splits.items()}},
         "result": result,
@@ -237,6 +252,21 @@ def plot_labels(history: dict[int, dict[str, np.ndarray]], path: Path, n: int = 
     plt.close(fig)
 
 
+def apply_overrides(model_cfg: ModelConfig, cfg: TrainConfig, pairs: list[str]) -> tuple[ModelConfig, TrainConfig]:
+    """KEY=VALUE pairs (JSON values) replacing fields of the model or training config."""
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        target = next((c for c in (model_cfg, cfg) if key in {f.name for f in fields(c)}), None)
+        if target is None or key in ("text_encoder", "dataset"):
+            raise SystemExit(f"--set {pair}: no such model or training option")
+        setattr(target, key, value)
+    return model_cfg, cfg
+
+
 def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) -> RunResult:
     set_seed(seed)
     text_cfg = load_text_encoder_config(str(args.text_encoder))
@@ -244,6 +274,7 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) 
     model_cfg, cfg = dataset_configs(args.dataset, text_cfg, audio_dim, vision_dim, seed=seed,
                                      max_epochs=args.max_epochs, exclude_zero=args.exclude_zero,
                                      step_remainder=args.step_remainder, batch_size=args.batch_size)
+    model_cfg, cfg = apply_overrides(model_cfg, cfg, args.set)
     model = SelfMM.from_pretrained_text(model_cfg, str(args.text_encoder))
     trainer = Trainer(model, cfg, data, torch.device(args.device) if args.device else None)
     out.mkdir(parents=True, exist_ok=True)
@@ -290,6 +321,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--step-remainder", action="store_true",
                    help="fix the reference's bug: also step on the last, partial group of batches of an epoch")
     p.add_argument("--save-labels", action="store_true", help="save generated labels per epoch and plot them")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override a model or training option, e.g. a_lstm_hidden=32 normalize_inputs=true")
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)

@@ -115,3 +115,18 @@ def test_bert_base_sized_parameter_count():
     n = sum(p.numel() for p in SelfMM(cfg).parameters())
     pooler = 768 * 768 + 768  # the reference keeps BERT's unused pooler; we drop it
     assert abs((n + pooler) / 1e6 - 109.5) < 0.5
+
+
+def test_input_standardisation_is_identity_by_default_and_uses_valid_frames_only():
+    model = tiny_model()
+    b = batch(b=3)
+    before = model(**b)["M"]
+    frames = torch.randn(4, 10, 5) * 3 + 2
+    lengths = torch.tensor([10, 5, 0, 1])
+    frames[1, 5:] = 1000.0  # padding must not count
+    model.set_input_stats("audio", frames, lengths)
+    valid = torch.cat([frames[0], frames[1, :5], frames[3, :1]])
+    assert torch.allclose(model.audio_mean, valid.mean(0)) and torch.allclose(model.audio_std, valid.std(0))
+    assert not torch.allclose(model(**b)["M"], before)
+    fresh = tiny_model()
+    assert torch.equal(fresh.audio_mean, torch.zeros(5)) and torch.equal(fresh.audio_std, torch.ones(5))

