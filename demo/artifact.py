@@ -10,13 +10,14 @@ the inputs the card names, and the model's feature specs equal the specs of the 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from selfmm.features.spec import file_sha256
 
 FORMAT_VERSIONS = (1,)  # card format versions this loader reads (export.card.FORMAT_VERSION writes)
 INPUTS = ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")
@@ -26,14 +27,6 @@ MODALITIES = ("text", "audio", "vision")
 
 class ArtifactError(ValueError):
     """The artifact is missing, damaged, of another format, or made for other features."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _spec_dict(spec: Any) -> dict[str, Any] | None:
@@ -183,7 +176,7 @@ def _check_file(d: Path, name: str, sha: str | None, what: str) -> Path:
         raise ArtifactError(f"{what} {path} is missing")
     if sha is None:
         raise ArtifactError(f"the card gives no SHA-256 for {what} {name}")
-    got = _sha256(path)
+    got = file_sha256(path)
     if got != sha:
         raise ArtifactError(f"{what} {path} is damaged or was changed: SHA-256 {got[:16]}... differs from the "
                             f"card's {sha[:16]}...")

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from export.card import build_card, embed_card, load_extra, same_graph, sha256
+from export.card import build_card, embed_card, load_extra, same_graph
+from selfmm.features.spec import file_sha256
 from export.onnx_export import ExportError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,7 +116,7 @@ def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, ev
             log(f"held-out metrics through ONNX Runtime on {eval_data}")
             test = load_feature_file(eval_data).splits["test"]
             eval_len = test.text_len
-            metrics["heldout_data"] = {"file": Path(eval_data).name, "sha256": sha256(Path(eval_data)),
+            metrics["heldout_data"] = {"file": Path(eval_data).name, "sha256": file_sha256(Path(eval_data)),
                                        "split": "test", "samples": len(test)}
             for k, p in models.items():
                 metrics[f"onnx_{k}"] = heldout_metrics(p, test, dataset)
@@ -141,7 +142,7 @@ def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, ev
         final = models[quantize or "fp32"]
         model_path = tmp / "model.onnx"
         card = build_card(ckpt, extra=card_extra or {}, parity=parity, metrics=metrics, quantization=quant,
-                          tokenizer_sha256=sha256(tok_path), eval_len=eval_len, repo=REPO,
+                          tokenizer_sha256=file_sha256(tok_path), eval_len=eval_len, repo=REPO,
                           onnx_info={"latency_ms": timing[quantize or "fp32"], "latency_clip": clip})
         shutil.copyfile(final, model_path)
         embed_card(model_path, card)
@@ -149,7 +150,7 @@ def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, ev
             raise ExportError("embedding the card changed the graph")
         for p in models.values():
             p.unlink()
-        card["onnx"] = {"file": "model.onnx", "sha256": sha256(model_path), "bytes": model_path.stat().st_size}
+        card["onnx"] = {"file": "model.onnx", "sha256": file_sha256(model_path), "bytes": model_path.stat().st_size}
         (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n")
         _replace_dir(tmp, out)
     except BaseException:

@@ -6,7 +6,6 @@ file's own SHA-256 and so cannot be inside it. The loader checks that both copie
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -17,14 +16,6 @@ HEADS = {"M": "fusion", "T": "text", "A": "audio", "V": "vision"}
 TRAINED_ON = {"M": "multimodal", "T": "text", "A": "audio", "V": "vision"}
 MODALITIES = ("text", "audio", "vision")
 LABEL_RANGE = {"mosi": 3.0, "mosei": 3.0, "sims": 1.0}
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def spec_hash(spec: dict[str, Any] | None) -> str | None:

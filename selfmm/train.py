@@ -10,7 +10,6 @@ restored and the test split is evaluated once.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -27,6 +26,7 @@ from tqdm import tqdm
 
 from selfmm.config import ModelConfig, TrainConfig, dataset_configs, DATASETS
 from selfmm.data import FeatureFile, Split, load_feature_file, make_loader
+from selfmm.features.spec import file_sha256
 from selfmm.metrics import metrics_for
 from selfmm.model import SelfMM, load_text_encoder_config
 from selfmm.ulgm import ULGM
@@ -170,14 +170,6 @@ class Trainer:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         return best_epoch, epoch, best_valid
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def encoder_name(encoder_dir: Path) -> str:

@@ -136,7 +136,7 @@ def test_wrong_format_version_and_edited_card_are_refused(artifact_copy):
 
 def test_damaged_model_with_a_matching_checksum_gives_a_clear_error(artifact_copy):
     """Even if someone rewrites the checksum too, ONNX Runtime's failure is reported plainly."""
-    from export.card import sha256
+    from selfmm.features.spec import file_sha256 as sha256
 
     path = artifact_copy / "model.onnx"
     path.write_bytes(b"\x08\x07garbage" * 100)

@@ -15,7 +15,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from export.card import sha256
+from selfmm.features.spec import file_sha256 as sha256
 from export.onnx_export import DYNAMIC_AXES, ExportError
 from export.parity import random_cases
 from selfmm.config import dataset_configs
