@@ -48,16 +48,24 @@ def load_extra(value: str | None) -> dict[str, Any]:
     return extra
 
 
-def _heads(given: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per head {calibrated, note}; `given` may also say just {"T": true}. Unstated heads are uncalibrated."""
+def _heads(given: dict[str, Any], present: dict[str, int] | None = None) -> dict[str, dict[str, Any]]:
+    """Per head {calibrated, note}; `given` may also say just {"T": true}. A head not stated is calibrated when
+    its modality was present in the training split (the checkpoint counts it; M needs any), else uncalibrated;
+    whether those data were real is the trainer's claim, so the note says where the verdict came from."""
     out = {}
     for h, modality in HEADS.items():
         g = given.get(h, {})
         g = {"calibrated": bool(g)} if isinstance(g, bool) else dict(g)
-        out[h] = {"calibrated": bool(g.get("calibrated", False)),
-                  "note": g.get("note") or ("" if "calibrated" in g else
-                                            f"not stated at export whether the {modality} head was trained on real "
-                                            f"{TRAINED_ON[h]} data; shown as uncalibrated")}
+        if "calibrated" not in g:
+            n = sum(present.values()) if (present and h == "M") else (present or {}).get(modality)
+            if n:
+                g = {"calibrated": True, "note": g.get("note") or f"trained with {TRAINED_ON[h]} data "
+                                                                  f"({n} training samples had it)"}
+            else:
+                g = {"calibrated": False, "note": g.get("note") or (
+                    f"no {TRAINED_ON[h]} data in training" if present else
+                    f"not stated at export whether the {modality} head was trained on real {TRAINED_ON[h]} data")}
+        out[h] = {"calibrated": bool(g["calibrated"]), "note": g.get("note", "")}
     return out
 
 
@@ -105,7 +113,7 @@ def build_card(ckpt: dict[str, Any], *, extra: dict[str, Any], parity: dict[str,
         "feature_dims": {"audio": mc["audio_in"], "vision": mc["vision_in"]},
         "feature_specs": specs,
         "feature_spec_hashes": {m: spec_hash(s) for m, s in specs.items()},
-        "heads": _heads(extra.get("heads", {})),
+        "heads": _heads(extra.get("heads", {}), data.get("train_present")),
         "training_data": extra.get("training_data") or [{
             "file": data.get("file"), "sha256": data.get("sha256"), "sizes": data.get("sizes"), "dataset": dataset,
             "provenance": "not stated at export (pass --card-extra)"}],

@@ -200,7 +200,8 @@ def save_checkpoint(path: Path, model: SelfMM, cfg: TrainConfig, data: FeatureFi
         "feature_specs": data.specs,
         "text_encoder": {"name": encoder_name(encoder_dir), "tokenizer_json": read_tokenizer(encoder_dir)},
         "data": {"file": Path(data_path).name, "sha256": file_sha256(Path(data_path)),
-                 "sizes": {k: len(s) for k, s in data.splits.items()}},
+                 "sizes": {k: len(s) for k, s in data.splits.items()},
+                 "train_present": {m: int(v.sum()) for m, v in presence(data.splits["train"]).items()}},
         "result": result,
         **(extra or {}),
     }, path)

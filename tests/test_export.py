@@ -114,7 +114,8 @@ def test_export_writes_one_self_contained_artifact(tiny_export):
     assert card["feature_specs"] == specs
     assert card["feature_spec_hashes"] == {m: FeatureSpec.from_dict(s).hash() for m, s in specs.items()}
     assert card["heads"]["M"]["calibrated"] and card["heads"]["T"] == {"calibrated": True, "note": "synth"}
-    assert not card["heads"]["A"]["calibrated"] and "not stated" in card["heads"]["A"]["note"]
+    # heads the builder did not state: calibrated because the training split had audio / vision
+    assert card["heads"]["A"]["calibrated"] and "training samples had it" in card["heads"]["A"]["note"]
     assert card["training_data"] == CARD_EXTRA["training_data"]
     assert card["export"]["quantization"] is None and "dirty" in card["export"] and card["export"]["date"]
     # held-out metrics through ONNX Runtime equal the PyTorch ones of the checkpoint (same model)
@@ -264,3 +265,15 @@ def test_minilm_model_exports_with_parity(tmp_path):
     assert card["text_encoder"]["hidden_size"] == 384 and card["onnx"]["bytes"] > 80e6
     # the shipped tokenizer is byte-identical to the encoder's (the text feature spec hashes it)
     assert sha256(tmp_path / "minilm" / "tokenizer.json") == sha256(enc / "tokenizer.json")
+
+
+def test_unstated_heads_follow_what_the_training_split_had():
+    from export.card import _heads
+
+    heads = _heads({"T": True}, {"text": 10, "audio": 4, "vision": 0})
+    assert heads["T"] == {"calibrated": True, "note": ""}
+    assert heads["A"]["calibrated"] and "4 training samples" in heads["A"]["note"]
+    assert not heads["V"]["calibrated"] and "no vision data" in heads["V"]["note"]
+    assert heads["M"]["calibrated"]
+    unknown = _heads({}, None)  # an older checkpoint that does not say
+    assert not any(h["calibrated"] for h in unknown.values()) and "not stated" in unknown["A"]["note"]

@@ -224,3 +224,28 @@ def test_label_csv_errors(tmp_path):
     bad = _write_csv(tmp_path / "c.csv", ["id", "text", "label", "mode"], [["x_1", "t", "1", "train"]] * 2)
     with pytest.raises(ValueError, match="duplicate"):
         read_labels(bad)
+
+
+@pytest.mark.slow
+def test_readme_recipe_prepare_train_export_analyze(prepared, mmsa_dataset, tmp_path):
+    """The README's recipe for a model trained on one's own raw videos, end to end on generated clips:
+    prepare -> selfmm.train (the real MiniLM encoder) -> export -> demo.analyze with that model."""
+    import subprocess
+    import sys
+
+    from selfmm.features.text import default_encoder_dir
+
+    out, _ = prepared
+    run = lambda *cmd: subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, timeout=600)  # noqa: E731
+    train = run("selfmm.train", "--dataset", "mosi", "--data", str(out), "--text-encoder", str(default_encoder_dir()),
+                "--out", str(tmp_path / "run"), "--seeds", "1111", "--max-epochs", "1", "--batch-size", "2", "--quiet")
+    assert train.returncode == 0, train.stderr[-2000:]
+    export = run("export", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--out", str(tmp_path / "model"))
+    assert export.returncode == 0, export.stderr[-2000:]
+    card = json.loads((tmp_path / "model" / "card.json").read_text())
+    assert card["feature_specs"]["audio"]["name"] == "selfmm-audio"
+    analyze = run("demo.analyze", str(media.clip("face+speech", 3.0, ".mp4")), "--model", str(tmp_path / "model"), "--json")
+    assert analyze.returncode == 0, analyze.stderr[-2000:]
+    result = json.loads(analyze.stdout.strip().splitlines()[-1])
+    assert result["scores"]["M"] is not None and result["scores"]["T"] is not None
+    assert "love" in result["transcript"].lower()
