@@ -9,6 +9,10 @@ Stages (each reuses the previous stage's output in --work):
   train   Self-MM (selfmm.train, MOSI hyper-parameters) with the all-MiniLM-L6-v2 encoder.
   export  ONNX artifact with its card (export/), evaluated through ONNX Runtime on the held-out splits.
 
+Unimodal labels the data state (GIVEN, used with --set given_unimodal_labels=true): a MOSI transcript alone is
+its text label (T = y); a RAVDESS clip's words are fixed neutral sentences (T = 0) and its valence is acted in
+the voice (A = y). Self-MM generates the labels it is not given (vision, here none).
+
 RAVDESS carries acted emotions, not sentiment. Its valence on the [-3, 3] scale is documented in
 VALENCE below (strong intensity; normal intensity is 2/3 of it) and in docs/default-model.md.
 """
@@ -32,7 +36,7 @@ STATEMENTS = {1: "kids are talking by the door", 2: "dogs are sitting by the doo
 ACTOR_SPLIT = {"train": range(1, 17), "valid": range(17, 21), "test": range(21, 25)}
 # Demo-model changes to MMSA's MOSI setting (docs/default-model.md): standardised audio frames (without it the
 # audio LSTM stays at chance on RAVDESS) and the larger audio LSTM of MMSA's tuning space.
-DEMO_OVERRIDES = ["normalize_inputs=true", "a_lstm_hidden=32", "post_audio_dim=32"]
+DEMO_OVERRIDES = ["normalize_inputs=true", "a_lstm_hidden=32", "post_audio_dim=32", "given_unimodal_labels=true"]
 MOSI_MODES = {"train": "train", "dev": "valid", "valid": "valid", "test": "test"}
 
 
@@ -42,6 +46,7 @@ class Sample:
     text: str
     label: float
     audio: np.ndarray | None = None
+    given: dict[str, float] | None = None  # unimodal labels the data state (T, A), see GIVEN below
 
 
 def ravdess_label(name: str) -> tuple[float, int, int, int]:
@@ -54,7 +59,8 @@ def mosi_samples(data: Path) -> dict[str, list[Sample]]:
     out: dict[str, list[Sample]] = {"train": [], "valid": [], "test": []}
     with open(data / "mosi" / "label.csv", newline="") as f:
         for row in csv.DictReader(f):
-            out[MOSI_MODES[row["mode"]]].append(Sample(f"mosi$_${row['id']}", row["text"], float(row["label"])))
+            y = float(row["label"])
+            out[MOSI_MODES[row["mode"]]].append(Sample(f"mosi$_${row['id']}", row["text"], y, given={"T": y}))
     return out
 
 
@@ -72,7 +78,8 @@ def ravdess_samples(data: Path) -> dict[str, list[Sample]]:
         if got.frames is None:
             print(f"skipping {path.name}: {got.missing}", file=sys.stderr)
             continue
-        out[split_of[actor]].append(Sample(f"ravdess$_${path.stem}", STATEMENTS[statement], valence, got.frames))
+        out[split_of[actor]].append(Sample(f"ravdess$_${path.stem}", STATEMENTS[statement], valence, got.frames,
+                                           given={"T": 0.0, "A": valence}))
         if i % 200 == 0:
             print(f"RAVDESS {i}/{len(files)}", file=sys.stderr)
     return out
@@ -94,7 +101,8 @@ def build_corpus(data: Path, out: Path) -> None:
         ids, mask = tokenizer.encode_batch([s.text for s in samples])
         splits[name] = build_split([s.id for s in samples], [s.text for s in samples], ids, mask,
                                    [s.audio for s in samples], [None] * len(samples), [s.label for s in samples],
-                                   (audio_len, audio_spec.dim), (1, vision_spec.dim))
+                                   (audio_len, audio_spec.dim), (1, vision_spec.dim),
+                                   {m: [s.given.get(m, np.nan) for s in samples] for m in ("T", "A")})
         print(f"{name}: {len(mosi[name])} MOSI texts, {len(ravdess[name])} RAVDESS clips", file=sys.stderr)
     specs = {"text": tokenizer.spec.to_dict(), "audio": audio_spec.to_dict(), "vision": vision_spec.to_dict()}
     save_feature_file(out, FeatureFile(splits=splits, specs=specs))

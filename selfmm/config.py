@@ -70,6 +70,7 @@ class TrainConfig:
     exclude_zero: bool = False  # False produced MMSA's published table (MMSA v1 had no key); v2 code uses True
     update_every: int = 4  # gradient accumulation: one optimizer step per 4 batches, gradients summed
     step_remainder: bool = False  # True fixes the reference's dropped end-of-epoch remainder batches
+    given_unimodal_labels: bool = False  # use the corpus's unimodal labels where it states them (our extension)
     early_stop: int = 8
     max_epochs: int | None = None
     seed: int = 1111

@@ -165,14 +165,16 @@ def pad_sequences(sequences: list[np.ndarray | None], length: int, dim: int) -> 
 
 def build_split(ids: list[str], raw_text: list[str], text_ids: np.ndarray, text_mask: np.ndarray,
                 audio: list[np.ndarray | None], vision: list[np.ndarray | None], labels: list[float],
-                audio_shape: tuple[int, int], vision_shape: tuple[int, int]) -> Split:
+                audio_shape: tuple[int, int], vision_shape: tuple[int, int],
+                unimodal_labels: dict[str, list[float]] | None = None) -> Split:
     """A Split from per-sample variable-length features; shapes are (padded length, dim) per modality, the
     same for every split of a file (use padded_length over all splits)."""
     a, a_len = pad_sequences(audio, *audio_shape)
     v, v_len = pad_sequences(vision, *vision_shape)
     return Split(ids=np.asarray(ids), raw_text=np.asarray(raw_text), text_ids=np.asarray(text_ids, np.int64),
                  text_mask=np.asarray(text_mask, np.int64), audio=a, audio_lengths=a_len, vision=v,
-                 vision_lengths=v_len, labels=np.asarray(labels, np.float32))
+                 vision_lengths=v_len, labels=np.asarray(labels, np.float32),
+                 unimodal_labels={m: np.asarray(v, np.float32) for m, v in (unimodal_labels or {}).items()})
 
 
 def _finite(x: np.ndarray, what: str, counts: dict[str, int]) -> np.ndarray:

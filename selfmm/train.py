@@ -112,7 +112,10 @@ class Trainer:
         self.optimizer = torch.optim.Adam(param_groups(model, cfg))
         dims = {"fusion": model.config.post_fusion_dim, "text": model.config.post_text_dim,
                 "audio": model.config.post_audio_dim, "vision": model.config.post_video_dim}
-        self.ulgm = ULGM(torch.from_numpy(train.labels), dims, cfg.H, cfg.exclude_zero, presence(train)).to(self.device)
+        given = ({m: torch.from_numpy(train.unimodal_labels[k]) for k, m in (("T", "text"), ("A", "audio"), ("V", "vision"))
+                  if k in train.unimodal_labels} if cfg.given_unimodal_labels else None)
+        self.ulgm = ULGM(torch.from_numpy(train.labels), dims, cfg.H, cfg.exclude_zero, presence(train),
+                         given).to(self.device)
         self.train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed)
         self.metric_fn = metrics_for(cfg.dataset)
         self.optimizer_steps = 0

@@ -18,9 +18,11 @@ ALL = ("fusion",) + UNIMODAL
 
 class ULGM:
     def __init__(self, labels: Tensor, dims: dict[str, int], H: float, exclude_zero: bool = False,
-                 present: dict[str, Tensor] | None = None):
+                 present: dict[str, Tensor] | None = None, given: dict[str, Tensor] | None = None):
         """`labels`: the multimodal labels y_m of the train split; `dims`: feature size per head (fusion, text,
-        audio, vision); `present`: per modality, which samples have it (all by default)."""
+        audio, vision); `present`: per modality, which samples have it (all by default); `given`: per modality,
+        unimodal labels the corpus states (NaN where it does not). A given label is used as is, with weight 1,
+        and never regenerated (our extension, off in the paper's setting)."""
         n = labels.shape[0]
         self.H = H
         self.exclude_zero = exclude_zero
@@ -29,11 +31,16 @@ class ULGM:
         self.present = {m: torch.ones(n, dtype=torch.bool) for m in ALL}
         for m, mask in (present or {}).items():
             self.present[m] = mask.bool().clone()
+        self.fixed = {m: torch.zeros(n, dtype=torch.bool) for m in ALL}
+        for m, y in (given or {}).items():
+            known = torch.isfinite(y)
+            self.labels[m][known] = y[known].float()
+            self.fixed[m] = known.clone()
         self.centres = {m: (torch.zeros(dims[m]), torch.zeros(dims[m])) for m in ALL}  # (pos, neg)
         self.empty_classes = 0  # how often a class was empty and its previous centre kept
 
     def to(self, device: torch.device | str) -> "ULGM":
-        for d in (self.labels, self.features, self.present):
+        for d in (self.labels, self.features, self.present, self.fixed):
             for m in d:
                 d[m] = d[m].to(device)
         self.centres = {m: (p.to(device), q.to(device)) for m, (p, q) in self.centres.items()}
@@ -41,9 +48,11 @@ class ULGM:
 
     # -- loss -------------------------------------------------------------------------------------------
     def weights(self, idx: Tensor) -> dict[str, Tensor]:
-        """tanh(|y_s - y_m|) per unimodal head, zero where the modality is absent (so 0 in epoch 1)."""
+        """tanh(|y_s - y_m|) per unimodal head (so 0 in epoch 1), 1 for a given label, 0 where the modality is
+        absent."""
         y_m = self.labels["fusion"][idx]
-        return {m: torch.tanh((self.labels[m][idx] - y_m).abs()) * self.present[m][idx] for m in UNIMODAL}
+        return {m: torch.where(self.fixed[m][idx], 1.0, torch.tanh((self.labels[m][idx] - y_m).abs()))
+                * self.present[m][idx] for m in UNIMODAL}
 
     def loss(self, outputs: dict[str, Tensor], idx: Tensor) -> tuple[Tensor, dict[str, float]]:
         """L = mean|M - y_m| + sum_s mean(w_s * |s - y_s|), with this batch's labels before their update."""
@@ -97,7 +106,8 @@ class ULGM:
             alpha = delta_s / (delta_f + MIN)
             new = (0.5 * alpha * y_m + 0.5 * (y_m + delta_s - delta_f)).clamp(-self.H, self.H)
             updated = (epoch - 1) / (epoch + 1) * self.labels[m][idx] + 2 / (epoch + 1) * new
-            ok = self.present[m][idx] & torch.isfinite(updated)  # absent or non-finite: keep the old label
+            # absent, given or non-finite: keep the old label
+            ok = self.present[m][idx] & ~self.fixed[m][idx] & torch.isfinite(updated)
             self.labels[m][idx] = torch.where(ok, updated, self.labels[m][idx])
 
     def label_stats(self) -> dict[str, dict[str, float]]:

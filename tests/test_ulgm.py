@@ -8,8 +8,8 @@ from selfmm.ulgm import ULGM
 DIMS = {"fusion": 2, "text": 2, "audio": 2, "vision": 2}
 
 
-def make(labels, exclude_zero=False, H=3.0, present=None) -> ULGM:
-    return ULGM(torch.tensor(labels, dtype=torch.float32), DIMS, H, exclude_zero, present)
+def make(labels, exclude_zero=False, H=3.0, present=None, given=None) -> ULGM:
+    return ULGM(torch.tensor(labels, dtype=torch.float32), DIMS, H, exclude_zero, present, given)
 
 
 def test_labels_start_as_the_multimodal_label():
@@ -171,3 +171,18 @@ def test_complete_data_reduces_to_the_reference_formulas():
     for m in DIMS:
         assert torch.allclose(ours.labels[m], labels[m], atol=1e-6), m
     assert not torch.allclose(ours.labels["text"], y)  # the labels did move
+
+
+def test_given_unimodal_labels_are_used_with_weight_one_and_never_regenerated():
+    nan = float("nan")
+    given = {"text": torch.tensor([2.0, nan, 0.0]), "audio": torch.tensor([nan, nan, -1.5])}
+    u = make([2.0, -1.0, -2.0], given=given)
+    assert torch.equal(u.labels["text"], torch.tensor([2.0, -1.0, 0.0]))
+    w = u.weights(torch.arange(3))
+    assert torch.equal(w["text"], torch.tensor([1.0, 0.0, 1.0]))  # given rows: 1 even where y_s == y_m
+    assert torch.equal(w["audio"], torch.tensor([0.0, 0.0, 1.0]))
+    torch.manual_seed(0)
+    for epoch in (1, 2, 3):
+        u.step({m: torch.randn(3, 2) for m in DIMS}, torch.arange(3), epoch)
+    assert float(u.labels["text"][2]) == 0.0 and float(u.labels["audio"][2]) == -1.5
+    assert float(u.labels["text"][1]) != -1.0  # not given: generated as usual
