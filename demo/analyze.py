@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text", help="typed text: analysed alone, or instead of each file's transcript")
     p.add_argument("--model", default=os.environ.get("SELFMM_MODEL", str(DEFAULT_MODEL)),
                    help="model artifact folder (default assets/model)")
+    p.add_argument("--asr-model", default=os.environ.get("SELFMM_ASR_MODEL") or None,
+                   help="a CTranslate2 Whisper model folder (default: the offline tiny.en)")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--no-warm-up", action="store_true", help="skip the warm-up (the first file's timings then "
                    "include one-off set-up costs)")
@@ -32,12 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give at least one file or --text")
 
     from demo.artifact import ArtifactError
+    from demo.features import SetupError
     from demo.pipeline import Analyzer
 
     try:
-        analyzer = Analyzer.load(args.model, warm_up=not args.no_warm_up)
+        analyzer = Analyzer.load(args.model, warm_up=not args.no_warm_up, asr_model=args.asr_model)
     except (ArtifactError, OSError) as e:
         print(f"Cannot use the model in {args.model}: {e}", file=sys.stderr)
+        return 2
+    except SetupError as e:
+        print(f"Cannot load the speech recognition model: {e}", file=sys.stderr)
         return 2
 
     failed = 0

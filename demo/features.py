@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +16,40 @@ from demo.limits import InputError
 
 
 def read_card(model_dir: str | os.PathLike) -> dict:
+    """The card's settings the extractors need; {} when it is missing or damaged (the artifact loader, which
+    runs next, then says what is wrong with it)."""
     path = Path(model_dir) / "card.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
-def load_features(model_dir: str | os.PathLike):
-    """The feature pipeline (Whisper, FaceMesh, librosa, the model's own tokenizer), loaded once."""
+class SetupError(RuntimeError):
+    """A model the extractors need (Whisper) cannot be loaded; str(e) says which and why."""
+
+
+def load_features(model_dir: str | os.PathLike, asr_model: str | None = None):
+    """The feature pipeline (Whisper, FaceMesh, librosa, the model's own tokenizer), loaded once. asr_model: a
+    CTranslate2 Whisper folder instead of the offline default tiny.en."""
+    from selfmm.features.asr import ASRError
     from selfmm.features.pipeline import FeaturePipeline
     from selfmm.features.text import MAX_LENGTH
 
+    asr_model = os.path.expanduser(asr_model) if asr_model else None
+    if asr_model and not Path(asr_model).exists() and ("/" in asr_model or asr_model.startswith((".", "~"))):
+        # a path that is not there: say so, instead of asking the Hugging Face hub for a model of that name
+        raise SetupError(f"the Whisper model folder {asr_model} does not exist")
     card = read_card(model_dir)
     max_length = int((card.get("text_encoder") or {}).get("max_length") or MAX_LENGTH)
     tokenizer_json = Path(model_dir) / "tokenizer.json"
-    return FeaturePipeline(tokenizer_json=tokenizer_json if tokenizer_json.is_file() else None,
-                           max_length=max_length)
+    try:
+        return FeaturePipeline(asr_model=asr_model,
+                               tokenizer_json=tokenizer_json if tokenizer_json.is_file() else None,
+                               max_length=max_length)
+    except ASRError as e:
+        raise SetupError(str(e)) from None
 
 
 class StageWatch:
@@ -159,6 +180,7 @@ def predict(artifact, rows: list) -> dict[str, np.ndarray]:
 
 
 def _sentence(message: str) -> str:
+    message = re.sub(r"\[Errno -?\d+\] ", "", message)  # FFmpeg's error numbers mean nothing to a person
     message = message.strip() or "cannot read the file"
     message = message[0].upper() + message[1:]
     return message if message.endswith(".") else message + "."

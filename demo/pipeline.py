@@ -123,13 +123,14 @@ def frame_slice(n_frames: int, fps: float, start: float, end: float) -> slice:
 class Analyzer:
     """Holds the feature pipeline and the ONNX model; one analysis at a time (the app's queue guarantees it)."""
 
-    def __init__(self, model_dir: str | os.PathLike = DEFAULT_MODEL, limits: Limits = LIMITS):
+    def __init__(self, model_dir: str | os.PathLike = DEFAULT_MODEL, limits: Limits = LIMITS,
+                 asr_model: str | None = None):
         from demo import features as F  # the feature pipeline and the artifact, behind a thin adapter
 
         t0 = time.perf_counter()
         self.limits = limits
         self.model_dir = Path(model_dir)
-        self.features = F.load_features(self.model_dir)
+        self.features = F.load_features(self.model_dir, asr_model)
         self.stages = F.StageWatch(self.features)
         self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
         self.artifact = F.load_model(self.model_dir, self.features)

@@ -13,11 +13,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio_client import utils as client_utils
 
 from demo.disagreement import RULE
 from demo.formatting import card_markdown, segments_markdown, status_markdown, timings_markdown
@@ -50,6 +52,58 @@ CSS = """
 .gauge-row .block { min-width: 190px; }
 #disagreement { font-size: 1.1em; }
 """
+
+
+# Uploads (and recordings) live in Gradio's temporary folder; they are deleted this long after they arrived,
+# and all of them when the app stops. Until then the same clip can be analysed again (e.g. with typed text).
+UPLOAD_TTL = int(os.environ.get("SELFMM_UPLOAD_TTL", "900"))
+
+
+def temp_dir() -> Path:
+    """Gradio's temporary folder, where every upload is written (as Gradio itself resolves it)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+
+
+def check_temp_dir(path: Path) -> None:
+    """Refuse to start, with a message saying what to do, when uploads cannot be written to `path`."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path) as f:
+            f.write(b"x")
+    except OSError as e:
+        raise SystemExit(f"Cannot write to the temporary folder {path} ({e.strerror or e}); uploads are kept "
+                         "there. Set GRADIO_TEMP_DIR to a writable folder.") from None
+
+
+# Two fixes of Gradio 6.31's file inputs, patched on the instances: a subclass of a Gradio component makes Gradio
+# write a .pyi file next to this module at import (into the source tree, or fail where it is read-only).
+def local_files_only(component: gr.components.Component) -> gr.components.Component:
+    """The component, refusing a file given as a URL: Gradio would download it (from any public address, with
+    no size limit) before the app sees it. People upload or record files."""
+    move = component.async_move_resource_to_block_cache
+
+    async def refuse_urls(url_or_file_path):
+        if url_or_file_path is not None and client_utils.is_http_url_like(str(url_or_file_path)):
+            raise gr.Error("Send the file itself: this app does not download URLs.")
+        return await move(url_or_file_path)
+
+    component.async_move_resource_to_block_cache = refuse_urls
+    return component
+
+
+def path_only(upload: gr.File) -> gr.File:
+    """A gr.File(type="filepath") that hands over the upload's path and nothing else: Gradio's own preprocess
+    also creates an empty temporary file per request, which nothing ever deletes."""
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        if upload.file_types and not client_utils.is_valid_file(payload.path, upload.file_types):
+            raise gr.Error(f"Invalid file type. Please upload a file that is one of these formats: {upload.file_types}")
+        return payload.path
+
+    upload.preprocess = preprocess
+    return upload
 
 
 EXAMPLE_LABELS = {"positive": "positive sentence", "negative": "negative sentence",
@@ -96,22 +150,30 @@ def render(res: Result, source: str) -> list:
             timings_markdown(res.timings), res.to_json()]
 
 
-def build(analyzer: Analyzer) -> gr.Blocks:
-    """The Blocks layout around one loaded analyzer."""
+def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
+    """The Blocks layout around one loaded analyzer; uploads are deleted `upload_ttl` seconds after arrival."""
     examples = sorted(EXAMPLES.glob("*.mp4")) if EXAMPLES.is_dir() else []
 
     def analyze(tab: str, video, audio, upload, text: str, progress=gr.Progress()):
         media, source = pick_media(tab, video, audio, upload)
+        # the file's own name, never its path on the server, in results and messages
+        name = Path(media).name if isinstance(media, (str, os.PathLike)) else None
         try:
-            res = analyzer.analyze(media, text, progress=lambda f, d: progress(f, desc=d))
+            if name is not None and not Path(media).is_file():
+                after = f"{upload_ttl // 60} minutes" if upload_ttl >= 120 else f"{upload_ttl} seconds"
+                raise InputError(f"{name} is no longer on the server (uploads are deleted {after} after they "
+                                 "arrive): record or upload it again.")
+            res = analyzer.analyze(media, text, progress=lambda f, d: progress(f, desc=d), name=name)
         except InputError as e:
             raise gr.Error(str(e), duration=None, title="Cannot analyse this input") from None
         except Exception as e:  # keep serving; say what broke
             log.exception("analysis failed")
-            raise gr.Error(f"The analysis failed: {type(e).__name__}: {e}", duration=None) from None
+            message = str(e).replace(str(media), name) if name else str(e)
+            raise gr.Error(f"The analysis failed: {type(e).__name__}: {message}", duration=None) from None
         return render(res, source)
 
-    with gr.Blocks(title="Self-MM live") as app:
+    # delete_cache: every `frequency` s, Gradio deletes the uploads older than `upload_ttl` s (examples stay)
+    with gr.Blocks(title="Self-MM live", delete_cache=(max(1, min(60, upload_ttl // 4)), upload_ttl)) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         tab = gr.State("webcam")
         with gr.Row():
@@ -122,16 +184,17 @@ def build(analyzer: Analyzer) -> gr.Blocks:
                         # server need not flip the clip with ffmpeg. "upload" as a second source also keeps
                         # Gradio 6.31 from reading webcam_options after an example click, where it has become
                         # a dict ('dict' object has no attribute 'mirror').
-                        video = gr.Video(sources=["webcam", "upload"], include_audio=True,
-                                         label="Webcam with sound (or a video file)",
-                                         webcam_options=gr.WebcamOptions(mirror=False), height=300,
-                                         elem_id="webcam")
+                        video = local_files_only(gr.Video(
+                            sources=["webcam", "upload"], include_audio=True,
+                            label="Webcam with sound (or a video file)", webcam_options=gr.WebcamOptions(mirror=False),
+                            height=300, elem_id="webcam"))
                     with gr.Tab("Microphone", id="microphone") as t_mic:
-                        audio = gr.Audio(sources=["microphone"], type="numpy", label="Microphone",
-                                         elem_id="microphone")
+                        audio = local_files_only(gr.Audio(sources=["microphone"], type="numpy",
+                                                          label="Microphone", elem_id="microphone"))
                     with gr.Tab("Upload", id="upload") as t_up:
-                        upload = gr.File(label=f"Video or audio file (up to {human_bytes(LIMITS.max_bytes)})",
-                                         file_types=list(VIDEO_FORMATS + AUDIO_FORMATS), type="filepath")
+                        upload = path_only(local_files_only(gr.File(
+                            label=f"Video or audio file (up to {human_bytes(LIMITS.max_bytes)})",
+                            file_types=list(VIDEO_FORMATS + AUDIO_FORMATS), type="filepath")))
                 text = gr.Textbox(label="Text (optional)", lines=2, max_length=LIMITS.max_text_chars,
                                   placeholder="Type a sentence: alone it is analysed as text; with a recording "
                                               "it replaces the transcript.")
@@ -171,9 +234,9 @@ def build(analyzer: Analyzer) -> gr.Blocks:
 
 
 def launch(model_dir: str | os.PathLike = DEFAULT_MODEL, host: str | None = None, port: int | None = None,
-           warm_up: bool = True, **kw) -> gr.Blocks:
+           warm_up: bool = True, asr_model: str | None = None, **kw) -> gr.Blocks:
     t0 = time.perf_counter()
-    analyzer = Analyzer.load(model_dir, warm_up=warm_up)
+    analyzer = Analyzer.load(model_dir, warm_up=warm_up, asr_model=asr_model)
     print(f"model {analyzer.model_name} from {model_dir}: loaded in {analyzer.load_seconds:.1f} s, "
           f"warmed up in {analyzer.warmup_seconds:.1f} s ({time.perf_counter() - t0:.1f} s)", flush=True)
     app = build(analyzer)
@@ -190,14 +253,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME"))
     p.add_argument("--port", type=int, default=int(os.environ["GRADIO_SERVER_PORT"])
                    if os.environ.get("GRADIO_SERVER_PORT") else None)
+    p.add_argument("--asr-model", default=os.environ.get("SELFMM_ASR_MODEL") or None,
+                   help="a CTranslate2 Whisper model folder (default: the offline tiny.en, or $SELFMM_ASR_MODEL)")
     p.add_argument("--no-warm-up", action="store_true", help="skip the warm-up run (faster start, slower first request)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not Path(args.model, "model.onnx").is_file():
         sys.exit(f"No model at {args.model} (model.onnx missing). Pass --model DIR or set SELFMM_MODEL.")
+    check_temp_dir(temp_dir())
     from demo.artifact import ArtifactError
+    from demo.features import SetupError
 
     try:
-        launch(args.model, args.host, args.port, warm_up=not args.no_warm_up)
+        launch(args.model, args.host, args.port, warm_up=not args.no_warm_up, asr_model=args.asr_model)
     except ArtifactError as e:
         sys.exit(f"Cannot use the model in {args.model}: {e}")
+    except SetupError as e:
+        sys.exit(f"Cannot load the speech recognition model: {e}")

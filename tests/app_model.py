@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,15 +118,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class AppProcess:
+    """A running `python app.py`: its URL, process (for /proc/PID: open files, memory) and log."""
+
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def open_files(self) -> int:
+        """Open file descriptors of the app (sockets and pipes included)."""
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def rss_mb(self) -> float:
+        """Resident memory of the app in MB (VmRSS from /proc/PID/status)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+
 @contextmanager
-def running_app(model: Path, timeout: float = 180.0, log_path: Path | None = None):
-    """`python app.py` on a free local port, in a subprocess; yields its URL once it answers."""
+def app_process(model: Path, timeout: float = 180.0, log_path: Path | None = None, env: dict | None = None,
+                args: tuple[str, ...] = ()):
+    """`python app.py` on a free local port, in a subprocess, with `env` added to this one's; yields an
+    AppProcess once it answers, and stops it afterwards."""
     port = free_port()
     log_path = log_path or Path(tempfile.mkstemp(prefix="selfmm-app-", suffix=".log")[1])
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py", "--model", str(model), "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+                                 "--port", str(port), *args], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + timeout
@@ -139,13 +170,33 @@ def running_app(model: Path, timeout: float = 180.0, log_path: Path | None = Non
                 if time.time() > deadline:
                     raise RuntimeError(f"the app did not answer in {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.5)
-        yield url
+        yield AppProcess(url, proc, log_path)
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running_app(model: Path, timeout: float = 180.0, log_path: Path | None = None):
+    """`python app.py` on a free local port, in a subprocess; yields its URL once it answers."""
+    with app_process(model, timeout, log_path) as app:
+        yield app.url
+
+# The outputs of the app's /analyze endpoint, in order.
+OUTPUTS = ("status", "M", "T", "A", "V", "disagreement", "transcript", "timeline", "segments", "timings", "raw")
+
+
+def analyze(client, video=None, audio=None, upload=None, text="", timeout: float | None = 300) -> dict:
+    """One /analyze call through gradio_client: files for the webcam video, microphone and upload inputs, and
+    the typed text; the outputs by name. Raises AppError (a refusal), QueueError (busy) or TimeoutError."""
+    from gradio_client import handle_file
+
+    args = [handle_file(str(x)) if x is not None else None for x in (video, audio, upload)]
+    return dict(zip(OUTPUTS, client.submit(*args, text, api_name="/analyze").result(timeout=timeout)))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests import media
-from tests.app_model import REPO, model_dir, running_app
+from tests.app_model import REPO, analyze, model_dir, running_app
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is needed to make speech")]
-
-OUTPUTS = ("status", "M", "T", "A", "V", "disagreement", "transcript", "timeline", "segments", "timings", "raw")
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +33,6 @@ def client(model, tmp_path_factory):
 @pytest.fixture(scope="module")
 def card(model):
     return json.loads((Path(model) / "card.json").read_text())
-
-
-def analyze(client, video=None, audio=None, upload=None, text=""):
-    from gradio_client import handle_file
-
-    args = [handle_file(str(x)) if x is not None else None for x in (video, audio, upload)]
-    return dict(zip(OUTPUTS, client.predict(*args, text, api_name="/analyze")))
 
 
 def gauge(out: dict, head: str) -> dict:
