@@ -56,7 +56,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, eval_data: Path | None = None,
                     card_extra: dict[str, Any] | None = None, tokenizer: Path | None = None,
-                    threads: int = 2, log=lambda msg: print(msg, file=sys.stderr)) -> dict[str, Any]:
+                    threads: int = 2, log=lambda msg: print(msg, file=sys.stderr), metrics_fn=None) -> dict[str, Any]:
     """Export `checkpoint` (a best.pt of selfmm.train) to the artifact folder `out`; returns the card."""
     from export.evaluate import clip_inputs, heldout_metrics, latency_ms
     from export.onnx_export import export_onnx
@@ -119,8 +119,8 @@ def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, ev
             metrics["heldout_data"] = {"file": Path(eval_data).name, "sha256": file_sha256(Path(eval_data)),
                                        "split": "test", "samples": len(test)}
             for k, p in models.items():
-                metrics[f"onnx_{k}"] = heldout_metrics(p, test, dataset)
-            if "int8" in models:
+                metrics[f"onnx_{k}"] = heldout_metrics(p, test, dataset, metrics_fn)
+            if "int8" in models and metrics_fn is None:
                 metrics["int8_minus_fp32"] = {k: round(v - metrics["onnx_fp32"][k], 4)
                                               for k, v in metrics["onnx_int8"].items()}
         metrics.update((card_extra or {}).get("metrics") or (ckpt.get("card") or {}).get("metrics") or {})

@@ -64,9 +64,12 @@ def predict_split(path: Path, split, batch_size: int = 32, threads: int = 2) -> 
     return {h: np.concatenate(v) for h, v in outs.items()}
 
 
-def heldout_metrics(path: Path, split, dataset: str) -> dict[str, Any]:
-    """MMSA metrics of the fused head M on `split`, computed from ONNX Runtime outputs."""
+def heldout_metrics(path: Path, split, dataset: str, metrics_fn=None) -> dict[str, Any]:
+    """Metrics on `split` computed from ONNX Runtime outputs: MMSA's of the fused head M by default, or
+    `metrics_fn(outputs, ids, labels)` (a builder's own, e.g. per data source and head)."""
     from selfmm.metrics import metrics_for
 
     pred = predict_split(path, split)
+    if metrics_fn is not None:
+        return metrics_fn(pred, split.ids, split.labels)
     return {k: round(float(v), 4) for k, v in metrics_for(dataset)(pred["M"], split.labels).items()}

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,14 +63,15 @@ def mosi_samples(data: Path) -> dict[str, list[Sample]]:
     return out
 
 
-def ravdess_samples(data: Path) -> dict[str, list[Sample]]:
+def ravdess_samples(data: Path, actors: range | None = None) -> dict[str, list[Sample]]:
     from selfmm.features.audio import AudioExtractor
     from selfmm.features.media import load_audio
 
     extractor = AudioExtractor()
     split_of = {a: s for s, actors in ACTOR_SPLIT.items() for a in actors}
     out: dict[str, list[Sample]] = {"train": [], "valid": [], "test": []}
-    files = sorted((data / "ravdess").glob("Actor_*/*.flac"))
+    files = [f for f in sorted((data / "ravdess").glob("Actor_*/*.flac"))
+             if actors is None or ravdess_label(f.name)[3] in actors]
     for i, path in enumerate(files):
         valence, _, statement, actor = ravdess_label(path.name)
         got = extractor.extract(load_audio(path).waveform)
@@ -145,8 +145,15 @@ def torch_metrics(checkpoint: Path, corpus: Path, split: str = "test") -> dict:
     return held_out_metrics(outputs, data.ids, labels)
 
 
-def card_extra(work: Path) -> dict:
+def card_extra(corpus: Path) -> dict:
+    from selfmm.data import load_feature_file
+
+    data = load_feature_file(corpus)
     return {
+        "corpus": {"built_by": "python -m scripts.build_default_model --stage corpus",
+                   "sizes": {name: {src: int(len(source_rows(s.ids, src))) for src in ("mosi", "ravdess")}
+                             for name, s in data.splits.items()},
+                   "audio_padded_length": int(data["train"].audio_len)},
         "name": "selfmm-minilm-mosi-ravdess",
         "description": "Self-MM with all-MiniLM-L6-v2, trained on CMU-MOSI transcripts (text) and RAVDESS acted "
                        "speech (audio). No labelled face video was available: the vision head is uncalibrated.",
@@ -166,6 +173,24 @@ def card_extra(work: Path) -> dict:
         ],
         "license": "CC BY-NC-SA 4.0 (inherited from RAVDESS): non-commercial use only",
     }
+
+
+def int8_holds(metrics: dict) -> bool:
+    """int8 ships only if no held-out figure of M, T or A moves by more than half a point (0.005; MAE, Corr too)."""
+    fp32, int8 = metrics["onnx_fp32"], metrics["onnx_int8"]
+    return all(abs(int8[g][k] - fp32[g][k]) <= 0.005 for g in fp32 for k in fp32[g] if k != "majority_non_neutral")
+
+
+def export(checkpoint: Path, corpus: Path, out: Path, try_int8: bool, extra: dict) -> None:
+    """Export with held-out metrics per head and data source computed through ONNX Runtime; int8 if it holds."""
+    from export.build import export_artifact
+
+    card = export_artifact(checkpoint, out, "int8" if try_int8 else None, corpus, extra, metrics_fn=held_out_metrics)
+    if try_int8 and not int8_holds(card["metrics"]):
+        print("int8 moves the held-out metrics by more than 0.005: shipping fp32", file=sys.stderr)
+        extra = {**extra, "notes": {"int8_rejected": {k: card["metrics"][k] for k in ("onnx_fp32", "onnx_int8")}}}
+        card = export_artifact(checkpoint, out, None, corpus, extra, metrics_fn=held_out_metrics)
+    print(json.dumps(card["metrics"], indent=1))
 
 
 def main() -> None:
@@ -192,13 +217,7 @@ def main() -> None:
         for split in ("valid", "test"):
             print(split, json.dumps(torch_metrics(args.work / "train" / "best.pt", corpus, split), indent=1))
     if args.stage in ("export", "all"):
-        extra = args.work / "card_extra.json"
-        extra.write_text(json.dumps(card_extra(args.work)))
-        cmd = [sys.executable, "-m", "export", "--checkpoint", str(args.work / "train" / "best.pt"),
-               "--out", str(args.out), "--card-extra", str(extra), "--eval-data", str(corpus)]
-        if args.quantize != "none":
-            cmd += ["--quantize", args.quantize]
-        subprocess.run(cmd, check=True)
+        export(args.work / "train" / "best.pt", corpus, args.out, args.quantize != "none", card_extra(corpus))
 
 
 if __name__ == "__main__":
