@@ -85,7 +85,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     metrics = card.get("metrics") or {}
     if metrics:
         out.append("\n**Held-out metrics**")
-        out.append(_metrics_table(metrics))
+        out.append(_heldout(metrics, (card.get("export") or {}).get("quantization")))
     specs = card.get("feature_specs") or {}
     if specs:
         out.append("\n**Features**: " + "; ".join(
@@ -100,6 +100,23 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     if card.get("license"):
         out.append(f"License: {card['license']}.")
     return "\n".join(out)
+
+
+def _heldout(metrics: Mapping[str, Any], quantization: Any) -> str:
+    """The figures of the shipped file (ONNX Runtime, fp32 or int8) when the card has them, one table per
+    group of the same metrics (e.g. M and T on MOSI, A on RAVDESS); else whatever the card holds."""
+    shipped = metrics.get("onnx_int8" if quantization else "onnx_fp32")
+    if not isinstance(shipped, Mapping):
+        return _metrics_table(metrics)
+    data = metrics.get("heldout_data") or {}
+    where = f"test split of {data.get('file', 'the held-out data')} ({data.get('samples', '?')} samples), " \
+            f"computed with ONNX Runtime on the shipped file" if data else "computed with ONNX Runtime"
+    if all(isinstance(v, Mapping) for v in shipped.values()):
+        groups: dict[tuple, dict] = {}
+        for name, figures in shipped.items():
+            groups.setdefault(tuple(figures), {})[name] = figures
+        return where + "\n\n" + "\n\n".join(_metrics_table(g) for g in groups.values())
+    return where + "\n\n" + _metrics_table({"test": shipped})
 
 
 def _metrics_table(metrics: Mapping[str, Any]) -> str:

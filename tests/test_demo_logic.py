@@ -219,3 +219,17 @@ def test_vision_times_with_and_without_skipped_frames():
     exact = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "kept": [1, 3]}})
     assert vision_times(features, exact).tolist() == [0.1, 0.3]
     assert vision_times(features, SimpleNamespace(vision=None, stats={})) is None
+
+
+def test_model_card_shows_the_shipped_files_held_out_figures_grouped_by_metric_family():
+    from demo.formatting import _heldout
+
+    metrics = {"checkpoint": {"MAE": 9.0},
+               "heldout_data": {"file": "corpus.pkl", "samples": 925},
+               "onnx_fp32": {"M_mosi": {"Non0_acc_2": 0.835, "MAE": 0.763}, "T_mosi": {"Non0_acc_2": 0.834, "MAE": 0.757},
+                             "A_ravdess": {"sign_acc_non_neutral": 0.701}},
+               "onnx_int8": {"M_mosi": {"Non0_acc_2": 0.5, "MAE": 2.0}}}
+    text = _heldout(metrics, None)
+    assert "corpus.pkl (925 samples)" in text and "| M_mosi | 0.835 | 0.763 |" in text
+    assert "| A_ravdess | 0.701 |" in text and "9.0" not in text and "| M_mosi | 0.5 |" not in text
+    assert "| M_mosi | 0.5 | 2 |" in _heldout(metrics, {"method": "int8"})
