@@ -21,10 +21,6 @@ from selfmm.metrics import mosi_metrics
 from scripts.build_default_model import audio_scores, source_rows
 
 
-def rows(split: Split, prefix: str) -> np.ndarray:
-    return source_rows(split.ids, prefix)
-
-
 def clip_stats(split: Split, idx: np.ndarray) -> np.ndarray:
     out = []
     for i in idx:
@@ -39,7 +35,7 @@ def audio_baseline(data) -> dict[str, float]:
     from sklearn.preprocessing import StandardScaler
 
     tr, te = data["train"], data["test"]
-    itr, ite = rows(tr, "ravdess"), rows(te, "ravdess")
+    itr, ite = source_rows(tr.ids, "ravdess"), source_rows(te.ids, "ravdess")
     xtr, xte, ytr, yte = clip_stats(tr, itr), clip_stats(te, ite), tr.labels[itr], te.labels[ite]
     nz = ytr != 0
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(xtr[nz], ytr[nz] > 0)
@@ -70,7 +66,7 @@ def text_baseline(data, epochs: int, seed: int = 1111) -> dict[str, float]:
         return np.concatenate(out)
 
     tr, va, te = data["train"], data["valid"], data["test"]
-    itr, iva, ite = rows(tr, "mosi"), rows(va, "mosi"), rows(te, "mosi")
+    itr, iva, ite = source_rows(tr.ids, "mosi"), source_rows(va.ids, "mosi"), source_rows(te.ids, "mosi")
     best, best_state = float("inf"), None
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):

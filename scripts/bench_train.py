@@ -17,7 +17,7 @@ import torch
 from selfmm.config import dataset_configs
 from selfmm.data import FeatureFile, load_feature_file, save_feature_file, synth_feature_file
 from selfmm.model import SelfMM
-from selfmm.train import Trainer
+from selfmm.train import Trainer, model_inputs
 
 ENCODERS = {
     "MiniLM-L6 (22.7 M)": dict(model_type="bert", vocab_size=30522, hidden_size=384, num_hidden_layers=6,
@@ -37,7 +37,7 @@ def bench(name: str, encoder: dict, data: FeatureFile, batches: int) -> None:
     for i in range(batches + 2):  # 2 warm-up batches
         batch = next(loader)
         t0 = time.perf_counter()
-        out = trainer.model(**{k: batch[k] for k in ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")})
+        out = trainer.model(**model_inputs(batch, trainer.device))
         loss, _ = trainer.ulgm.loss(out, batch["index"])
         loss.backward()
         trainer.ulgm.step({"fusion": out["Feature_f"], "text": out["Feature_t"], "audio": out["Feature_a"],
