@@ -53,12 +53,7 @@ def predict_split(path: Path, split, batch_size: int = 32, threads: int = 2) -> 
     s = session(path, threads)
     outs: dict[str, list[np.ndarray]] = {h: [] for h in OUTPUTS}
     for start in range(0, len(split), batch_size):
-        sl = slice(start, start + batch_size)
-        L = max(int(split.text_mask[sl].sum(1).max()), 1)
-        Ta, Tv = max(int(split.audio_lengths[sl].max()), 1), max(int(split.vision_lengths[sl].max()), 1)
-        feeds = {"text_ids": split.text_ids[sl, :L], "text_mask": split.text_mask[sl, :L],
-                 "audio": split.audio[sl, :Ta], "audio_lengths": split.audio_lengths[sl],
-                 "vision": split.vision[sl, :Tv], "vision_lengths": split.vision_lengths[sl]}
+        feeds = split.inputs(slice(start, start + batch_size))
         for h, y in zip(OUTPUTS, s.run(list(OUTPUTS), feeds)):
             outs[h].append(y)
     return {h: np.concatenate(v) for h, v in outs.items()}

@@ -94,13 +94,7 @@ def data_cases(path: str, n: int = 64) -> list[Case]:
             break
         sl = slice(start, min(start + B, len(s)))
         start = sl.stop
-        L = max(int(s.text_mask[sl].sum(1).max()), 1)
-        Ta = max(int(s.audio_lengths[sl].max()), 1)
-        Tv = max(int(s.vision_lengths[sl].max()), 1)
-        cases.append((f"held-out samples {sl.start}-{sl.stop - 1}", {
-            "text_ids": s.text_ids[sl, :L], "text_mask": s.text_mask[sl, :L],
-            "audio": s.audio[sl, :Ta], "audio_lengths": s.audio_lengths[sl],
-            "vision": s.vision[sl, :Tv], "vision_lengths": s.vision_lengths[sl]}))
+        cases.append((f"held-out samples {sl.start}-{sl.stop - 1}", s.inputs(sl)))
     return cases
 
 

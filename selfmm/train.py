@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from selfmm.config import ModelConfig, TrainConfig, dataset_configs, DATASETS
-from selfmm.data import FeatureFile, Split, load_feature_file, make_loader
+from selfmm.data import FeatureFile, Split, load_feature_file, make_loader, trim_batch
 from selfmm.features.spec import file_sha256
 from selfmm.metrics import metrics_for
 from selfmm.model import SelfMM, load_text_encoder_config
@@ -63,16 +63,8 @@ def presence(split: Split) -> dict[str, torch.Tensor]:
 
 
 def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """The model's inputs, with padding beyond the batch's longest sequence cut off. The outputs do not change
-    (masked tokens are not attended to; the LSTM is read at length - 1) but a MOSI batch of 15-word sentences
-    padded to 50 tokens costs three times less."""
-    text_len = max(int(batch["text_mask"].sum(1).max()), 1)
-    audio_len = max(int(batch["audio_lengths"].max()), 1)
-    vision_len = max(int(batch["vision_lengths"].max()), 1)
-    out = {"text_ids": batch["text_ids"][:, :text_len], "text_mask": batch["text_mask"][:, :text_len],
-           "audio": batch["audio"][:, :audio_len], "audio_lengths": batch["audio_lengths"],
-           "vision": batch["vision"][:, :vision_len], "vision_lengths": batch["vision_lengths"]}
-    return {k: v.to(device) for k, v in out.items()}
+    """The model's inputs on `device`, trimmed to the batch's longest sequences (selfmm.data.trim_batch)."""
+    return {k: v.to(device) for k, v in trim_batch(batch).items()}
 
 
 @torch.no_grad()
