@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from selfmm.data import Split, load_feature_file
 from selfmm.metrics import mosi_metrics
@@ -46,47 +46,19 @@ def audio_baseline(data) -> dict[str, float]:
     return scores
 
 
-def text_baseline(data, epochs: int, seed: int = 1111) -> dict[str, float]:
-    from transformers import BertModel
-
+def text_baseline(data, epochs: int, seed: int = 1111, encoder_dir: Path | None = None) -> dict[str, float]:
+    """The plain text regressor on the MOSI rows: fine-tuned on train, best epoch by dev MAE, test metrics."""
     from selfmm.features.text import default_encoder_dir
+    from selfmm.text_pretrain import TextFitConfig, TextRegressor, fit, predict
 
     torch.manual_seed(seed)
-    encoder = BertModel.from_pretrained(str(default_encoder_dir()), add_pooling_layer=False)
-    head = nn.Linear(encoder.config.hidden_size, 1)
-    opt = torch.optim.Adam([{"params": encoder.parameters(), "lr": 5e-5}, {"params": head.parameters(), "lr": 1e-3}])
-
-    def predict(split: Split, idx: np.ndarray) -> np.ndarray:
-        encoder.eval()
-        out = []
-        with torch.no_grad():
-            for b in np.array_split(idx, max(1, len(idx) // 64)):
-                ids, mask = torch.from_numpy(split.text_ids[b]), torch.from_numpy(split.text_mask[b])
-                out.append(head(encoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]).view(-1).numpy())
-        return np.concatenate(out)
-
+    model = TextRegressor(encoder_dir or default_encoder_dir())
     tr, va, te = data["train"], data["valid"], data["test"]
     itr, iva, ite = source_rows(tr.ids, "mosi"), source_rows(va.ids, "mosi"), source_rows(te.ids, "mosi")
-    best, best_state = float("inf"), None
-    rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
-        encoder.train()
-        for b in np.array_split(rng.permutation(itr), len(itr) // 16):
-            ids, mask = torch.from_numpy(tr.text_ids[b]), torch.from_numpy(tr.text_mask[b])
-            pred = head(encoder(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]).view(-1)
-            loss = (pred - torch.from_numpy(tr.labels[b])).abs().mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        mae = float(np.mean(np.abs(predict(va, iva) - va.labels[iva])))
-        print(f"text baseline epoch {epoch + 1}: dev MAE {mae:.4f}")
-        if mae < best:
-            best = mae
-            best_state = ({k: v.clone() for k, v in encoder.state_dict().items()},
-                          {k: v.clone() for k, v in head.state_dict().items()})
-    encoder.load_state_dict(best_state[0])
-    head.load_state_dict(best_state[1])
-    return mosi_metrics(predict(te, ite), te.labels[ite])
+    fit(model, tr.text_ids[itr], tr.text_mask[itr], tr.labels[itr],
+        TextFitConfig(epochs=epochs, batch_size=16, seed=seed),
+        valid=(va.text_ids[iva], va.text_mask[iva], va.labels[iva]))
+    return mosi_metrics(predict(model, te.text_ids[ite], te.text_mask[ite]), te.labels[ite])
 
 
 def main() -> None:
@@ -94,6 +66,8 @@ def main() -> None:
     p.add_argument("--corpus", default="runs/default/corpus.pkl")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--skip-text", action="store_true")
+    p.add_argument("--text-encoder", type=Path, nargs="*", default=[],
+                   help="also run the text baseline from these encoder folders (e.g. runs/default/encoder)")
     args = p.parse_args()
     torch.set_num_threads(2)
     data = load_feature_file(args.corpus)
@@ -101,6 +75,8 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     if not args.skip_text:
         results["text_only (MOSI test)"] = text_baseline(data, args.epochs)
+        for enc in args.text_encoder:
+            results[f"text_only from {enc} (MOSI test)"] = text_baseline(data, args.epochs, encoder_dir=enc)
     print(json.dumps(results, indent=1))
 
 

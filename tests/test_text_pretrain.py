@@ -1,0 +1,75 @@
+"""The text regressor that gives the default model's text branch its head start (selfmm.text_pretrain), on the
+real all-MiniLM-L6-v2 encoder and real rated sentences."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from selfmm.config import dataset_configs
+from selfmm.features.text import TextTokenizer, default_encoder_dir
+from selfmm.model import SelfMM, load_text_encoder_config
+from selfmm.text_pretrain import TextFitConfig, TextRegressor, fit, predict, save_encoder
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+POSITIVE = ["a wonderful film", "i loved it", "brilliant acting and a great story", "the best movie this year",
+            "beautiful and moving", "what a delight"]
+NEGATIVE = ["a boring mess", "i hated every minute", "awful acting and a dull story", "the worst movie this year",
+            "ugly and tedious", "what a waste of time"]
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    ids, mask = TextTokenizer().encode_batch(POSITIVE + NEGATIVE)
+    return ids, mask, np.array([2.0] * len(POSITIVE) + [-2.0] * len(NEGATIVE), dtype=np.float32)
+
+
+def test_fit_learns_the_sign_and_keeps_the_best_validation_epoch(sentences):
+    ids, mask, y = sentences
+    torch.manual_seed(0)
+    model = TextRegressor(default_encoder_dir())
+    history = fit(model, ids, mask, y, TextFitConfig(epochs=4, batch_size=4, lr_encoder=1e-4),
+                  valid=(ids, mask, y), log=lambda _: None)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[-1]["train_l1"] < history[0]["train_l1"]
+    pred = predict(model, ids, mask)
+    assert np.mean(np.abs(pred - y)) == pytest.approx(min(h["valid_mae"] for h in history), abs=1e-4)
+    assert (np.sign(pred) == np.sign(y)).mean() == 1.0
+
+
+def test_predict_is_independent_of_batching_and_padding(sentences):
+    ids, mask, _ = sentences
+    torch.manual_seed(0)
+    model = TextRegressor(default_encoder_dir())
+    whole = predict(model, ids, mask, batch_size=128)
+    one_by_one = predict(model, ids, mask, batch_size=1)
+    np.testing.assert_allclose(whole, one_by_one, atol=1e-5)
+
+
+def test_saved_encoder_is_what_selfmm_starts_from(tmp_path, sentences):
+    ids, mask, y = sentences
+    torch.manual_seed(0)
+    model = TextRegressor(default_encoder_dir())
+    fit(model, ids, mask, y, TextFitConfig(epochs=1, batch_size=6), log=lambda _: None)
+    out = save_encoder(model, tmp_path / "enc")
+    assert (out / "tokenizer.json").read_bytes() == (default_encoder_dir() / "tokenizer.json").read_bytes()
+    model_cfg, _ = dataset_configs("mosi", load_text_encoder_config(str(out)), 24, 17)
+    selfmm = SelfMM.from_pretrained_text(model_cfg, str(out))
+    tuned, loaded = model.bert.state_dict(), selfmm.text_model.bert.state_dict()
+    assert set(tuned) == set(loaded)
+    assert all(torch.equal(tuned[k], loaded[k]) for k in tuned)
+    original = TextRegressor(default_encoder_dir()).bert.state_dict()
+    assert not all(torch.equal(original[k], tuned[k]) for k in tuned)  # it did change
+
+
+@pytest.mark.skipif(not (DATA / "vader").is_dir(), reason="../shared/data is not on this machine")
+def test_vader_sentences_are_read_whole_and_rescaled():
+    from scripts.build_default_model import VADER_SCALE, vader_sentences
+
+    texts, labels = vader_sentences(DATA)
+    assert len(texts) == len(labels) == 23_703  # 4,200 + 10,605 + 5,190 + 3,708 (data README)
+    assert all(t.strip() for t in texts)
+    assert labels.min() >= -4 * VADER_SCALE and labels.max() <= 4 * VADER_SCALE
+    assert labels.min() < -2.5 and labels.max() > 2.5  # the rescaled range reaches MOSI's extremes
