@@ -37,7 +37,8 @@ def test_loads_with_the_extractors_the_app_runs(card):
 def test_card_states_data_licence_and_what_is_uncalibrated(card):
     assert "non-commercial" in card["license"]
     names = " ".join(d["name"] for d in card["training_data"])
-    assert "MOSI" in names and "RAVDESS" in names
+    assert "MOSI" in names and "RAVDESS" in names and "VADER" in names
+    assert card["text_encoder"]["intermediate_fine_tuning"]["sentences"] == 23_703
     assert not card["heads"]["V"]["calibrated"] and "face" in card["heads"]["V"]["note"]
     held_out = card["metrics"]["onnx_fp32"]
     assert set(held_out) == {"M_mosi", "T_mosi", "A_ravdess", "M_ravdess"}

@@ -48,6 +48,19 @@ def test_predict_is_independent_of_batching_and_padding(sentences):
     np.testing.assert_allclose(whole, one_by_one, atol=1e-5)
 
 
+def test_seeding_before_the_model_makes_a_run_reproducible(sentences):
+    """The builder seeds before building the regressor: the head's initial weights come from torch's global RNG,
+    whose seed is random per process."""
+    ids, mask, y = sentences
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        model = TextRegressor(default_encoder_dir())
+        fit(model, ids, mask, y, TextFitConfig(epochs=1, batch_size=6, seed=7), log=lambda _: None)
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_saved_encoder_is_what_selfmm_starts_from(tmp_path, sentences):
     ids, mask, y = sentences
     torch.manual_seed(0)
@@ -73,3 +86,23 @@ def test_vader_sentences_are_read_whole_and_rescaled():
     assert all(t.strip() for t in texts)
     assert labels.min() >= -4 * VADER_SCALE and labels.max() <= 4 * VADER_SCALE
     assert labels.min() < -2.5 and labels.max() > 2.5  # the rescaled range reaches MOSI's extremes
+
+
+def test_card_names_the_encoder_and_its_pretraining_data(tmp_path):
+    import json
+
+    from scripts.build_default_model import card_extra
+    from selfmm.data import save_feature_file, synth_feature_file
+
+    corpus = tmp_path / "corpus.pkl"
+    save_feature_file(corpus, synth_feature_file("mosi", 4, 4, 4, seed=0))
+    plain = card_extra(corpus)
+    assert "text_encoder" not in plain and "VADER" not in json.dumps(plain["training_data"])
+    report = {"data": "VADER ground truth, all four sets", "sources": "vader", "sentences": 23703,
+              "history": [{"epoch": 1, "train_l1": 0.59, "valid_mae": 0.79}]}
+    (tmp_path / "pretrain.json").write_text(json.dumps(report))
+    extra = card_extra(corpus, tmp_path / "pretrain.json")
+    assert extra["text_encoder"]["name"] == "all-MiniLM-L6-v2 + VADER"
+    assert extra["text_encoder"]["intermediate_fine_tuning"]["history"] == report["history"]
+    assert [d["name"].split()[0] for d in extra["training_data"]] == ["VADER", "CMU-MOSI", "RAVDESS"]
+    assert "VADER" in extra["description"] and "non-commercial" in extra["license"]
