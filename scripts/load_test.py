@@ -118,8 +118,22 @@ def run_round(app, clips: list[Path], clients: int, per_client: int, timeout: fl
     if unanswered:
         out.outcomes += [("error", float("nan"), 0.0)] * unanswered
         out.errors.append(f"{unanswered} requests never returned")
-    out.rss_after, out.fds_after = app.rss_mb(), app.open_files()
+    out.fds_after = settled_open_files(app)
+    out.rss_after = app.rss_mb()
     return out
+
+
+def settled_open_files(app, wait: float = 15.0, hold: float = 3.0) -> int:
+    """The app's open files once the round's sockets have closed (uvicorn keeps idle connections open for a few
+    seconds): the lowest count seen, polled until it has held for `hold` s or `wait` s have passed. A leak stays."""
+    low = app.open_files()
+    start = since = time.monotonic()
+    while time.monotonic() - start < wait and time.monotonic() - since < hold:
+        time.sleep(0.5)
+        n = app.open_files()
+        if n < low:
+            low, since = n, time.monotonic()
+    return low
 
 
 def table(rounds: list[Round]) -> str:
