@@ -51,8 +51,7 @@ def text_baseline(data, epochs: int, seed: int = 1111, encoder_dir: Path | None 
     from selfmm.features.text import default_encoder_dir
     from selfmm.text_pretrain import TextFitConfig, TextRegressor, fit, predict
 
-    torch.manual_seed(seed)
-    model = TextRegressor(encoder_dir or default_encoder_dir())
+    model = TextRegressor(encoder_dir or default_encoder_dir(), seed=seed)
     tr, va, te = data["train"], data["valid"], data["test"]
     itr, iva, ite = source_rows(tr.ids, "mosi"), source_rows(va.ids, "mosi"), source_rows(te.ids, "mosi")
     fit(model, tr.text_ids[itr], tr.text_mask[itr], tr.labels[itr],

@@ -96,8 +96,6 @@ def pretrain_encoder(data: Path, corpus: Path, out: Path, sources: str = "vader"
                      epochs: int = PRETRAIN_EPOCHS) -> dict:
     """Fine-tune MiniLM alone on VADER (and MELD, sources="vader+meld") with an L1 loss, keeping the epoch of
     lowest MOSI dev MAE."""
-    import torch
-
     from selfmm.data import load_feature_file
     from selfmm.features.text import TextTokenizer, default_encoder_dir
     from selfmm.metrics import mosi_metrics
@@ -112,8 +110,7 @@ def pretrain_encoder(data: Path, corpus: Path, out: Path, sources: str = "vader"
     dev, test = splits["valid"], splits["test"]
     idev, itest = source_rows(dev.ids, "mosi"), source_rows(test.ids, "mosi")
     cfg = TextFitConfig(epochs=epochs)
-    torch.manual_seed(cfg.seed)  # the head's initial weights: without it a rebuild gives another encoder
-    model = TextRegressor(default_encoder_dir())
+    model = TextRegressor(default_encoder_dir(), seed=cfg.seed)
     history = fit(model, ids, mask, labels, cfg,
                   valid=(dev.text_ids[idev], dev.text_mask[idev], dev.labels[idev]))
     save_encoder(model, out)
@@ -246,7 +243,8 @@ def card_extra(corpus: Path, pretrain: Path | None = None) -> dict:
                                  "intermediate_fine_tuning": {k: report[k] for k in ("data", "sentences", "history")}}
         extra["training_data"].insert(0, {
             "name": "VADER human-rated sentences (Hutto & Gilbert, ICWSM 2014)", "modalities": ["text"],
-            "use": "text encoder fine-tuned alone on it (L1 regression, 1 epoch) before Self-MM",
+            "use": f"text encoder fine-tuned alone on it (L1 regression, {len(report['history'])} epoch(s)) "
+                   "before Self-MM",
             "label_scale": f"mean rating on [-4, 4] x {VADER_SCALE}",
             "licence": "MIT repository (cjhutto/vaderSentiment); the texts come from third parties",
             "provenance": "additional_resources/hutto_ICWSM_2014.tar.gz of cjhutto/vaderSentiment"})

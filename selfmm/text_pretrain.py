@@ -31,11 +31,15 @@ class TextFitConfig:
 class TextRegressor(nn.Module):
     """[CLS] of a BERT-architecture encoder -> linear -> one score."""
 
-    def __init__(self, encoder_dir: str | Path):
+    def __init__(self, encoder_dir: str | Path, seed: int | None = None):
+        """`seed` seeds torch's global RNG first: the head's initial weights come from it, and torch's default
+        seed is random per process, so without a seed two runs give two different models."""
         from transformers import BertModel
         from transformers.utils import logging as hf_logging
 
         super().__init__()
+        if seed is not None:
+            torch.manual_seed(seed)
         hf_logging.set_verbosity_error()  # the unused pooler weights are expected
         self.encoder_dir = Path(encoder_dir)
         self.bert = BertModel.from_pretrained(str(encoder_dir), add_pooling_layer=False)
