@@ -18,7 +18,7 @@ import torch
 
 from selfmm.data import Split, load_feature_file
 from selfmm.metrics import mosi_metrics
-from scripts.build_default_model import audio_scores, source_rows
+from scripts.build_default_model import audio_scores, fit_mosi_text, source_rows
 
 
 def clip_stats(split: Split, idx: np.ndarray) -> np.ndarray:
@@ -46,17 +46,12 @@ def audio_baseline(data) -> dict[str, float]:
     return scores
 
 
-def text_baseline(data, epochs: int, seed: int = 1111, encoder_dir: Path | None = None) -> dict[str, float]:
+def text_baseline(corpus: Path, epochs: int, encoder_dir: Path | None = None) -> dict[str, float]:
     """The plain text regressor on the MOSI rows: fine-tuned on train, best epoch by dev MAE, test metrics."""
     from selfmm.features.text import default_encoder_dir
-    from selfmm.text_pretrain import TextFitConfig, TextRegressor, fit, predict
+    from selfmm.text_pretrain import predict
 
-    model = TextRegressor(encoder_dir or default_encoder_dir(), seed=seed)
-    tr, va, te = data["train"], data["valid"], data["test"]
-    itr, iva, ite = source_rows(tr.ids, "mosi"), source_rows(va.ids, "mosi"), source_rows(te.ids, "mosi")
-    fit(model, tr.text_ids[itr], tr.text_mask[itr], tr.labels[itr],
-        TextFitConfig(epochs=epochs, batch_size=16, seed=seed),
-        valid=(va.text_ids[iva], va.text_mask[iva], va.labels[iva]))
+    model, _, te, ite = fit_mosi_text(corpus, encoder_dir or default_encoder_dir(), epochs)
     return mosi_metrics(predict(model, te.text_ids[ite], te.text_mask[ite]), te.labels[ite])
 
 
@@ -73,9 +68,9 @@ def main() -> None:
     results = {"audio_only (RAVDESS actors 21-24)": audio_baseline(data)}
     print(json.dumps(results, indent=1))
     if not args.skip_text:
-        results["text_only (MOSI test)"] = text_baseline(data, args.epochs)
+        results["text_only (MOSI test)"] = text_baseline(Path(args.corpus), args.epochs)
         for enc in args.text_encoder:
-            results[f"text_only from {enc} (MOSI test)"] = text_baseline(data, args.epochs, encoder_dir=enc)
+            results[f"text_only from {enc} (MOSI test)"] = text_baseline(Path(args.corpus), args.epochs, encoder_dir=enc)
     print(json.dumps(results, indent=1))
 
 
