@@ -9,6 +9,8 @@ Stages (each reuses the previous stage's output in --work):
   encoder all-MiniLM-L6-v2 fine-tuned alone on VADER's 23,703 human-rated sentences (L1 regression, one epoch,
           kept by MOSI dev MAE): the MOSI text alone is small (1,281 transcripts) for the text branch.
           Skipped with --text-pretrain none.
+  warmup  off by default (--mosi-warmup EPOCHS): that encoder fine-tuned alone on MOSI train transcripts, the
+          text-only recipe, before Self-MM. Tried and not shipped: docs/default-model.md.
   train   Self-MM (selfmm.train, MOSI hyper-parameters) starting from that encoder.
   export  ONNX artifact with its card (export/), evaluated through ONNX Runtime on the held-out splits.
 
