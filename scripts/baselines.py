@@ -46,12 +46,12 @@ def audio_baseline(data) -> dict[str, float]:
     return scores
 
 
-def text_baseline(corpus: Path, epochs: int, encoder_dir: Path | None = None) -> dict[str, float]:
+def text_baseline(data, epochs: int, encoder_dir: Path | None = None) -> dict[str, float]:
     """The plain text regressor on the MOSI rows: fine-tuned on train, best epoch by dev MAE, test metrics."""
     from selfmm.features.text import default_encoder_dir
     from selfmm.text_pretrain import predict
 
-    model, _, te, ite = fit_mosi_text(corpus, encoder_dir or default_encoder_dir(), epochs)
+    model, _, te, ite = fit_mosi_text(data, encoder_dir or default_encoder_dir(), epochs)
     return mosi_metrics(predict(model, te.text_ids[ite], te.text_mask[ite]), te.labels[ite])
 
 
@@ -68,9 +68,9 @@ def main() -> None:
     results = {"audio_only (RAVDESS actors 21-24)": audio_baseline(data)}
     print(json.dumps(results, indent=1))
     if not args.skip_text:
-        results["text_only (MOSI test)"] = text_baseline(Path(args.corpus), args.epochs)
+        results["text_only (MOSI test)"] = text_baseline(data, args.epochs)
         for enc in args.text_encoder:
-            results[f"text_only from {enc} (MOSI test)"] = text_baseline(Path(args.corpus), args.epochs, encoder_dir=enc)
+            results[f"text_only from {enc} (MOSI test)"] = text_baseline(data, args.epochs, encoder_dir=enc)
     print(json.dumps(results, indent=1))
 
 

@@ -127,13 +127,12 @@ def pretrain_encoder(data: Path, corpus: Path, out: Path, sources: str = "vader"
     return report
 
 
-def fit_mosi_text(corpus: Path, encoder_dir: Path, epochs: int = MOSI_TEXT_EPOCHS, seed: int = 1111):
-    """The text-only recipe on MOSI: the encoder [CLS] -> linear, L1 on the train transcripts, batch 16, the epoch
-    of lowest dev MAE kept. Returns (regressor, history, test split, test rows)."""
-    from selfmm.data import load_feature_file
+def fit_mosi_text(data, encoder_dir: Path, epochs: int = MOSI_TEXT_EPOCHS, seed: int = 1111):
+    """The text-only recipe on the MOSI rows of the corpus `data` (a FeatureFile): the encoder [CLS] -> linear, L1
+    on the train transcripts, batch 16, the epoch of lowest dev MAE kept. Returns (regressor, history, test split,
+    test rows)."""
     from selfmm.text_pretrain import TextFitConfig, TextRegressor, fit
 
-    data = load_feature_file(corpus)
     tr, va, te = data["train"], data["valid"], data["test"]
     itr, iva, ite = source_rows(tr.ids, "mosi"), source_rows(va.ids, "mosi"), source_rows(te.ids, "mosi")
     model = TextRegressor(encoder_dir, seed=seed)
@@ -147,10 +146,11 @@ def warm_up_on_mosi(corpus: Path, encoder_dir: Path, out: Path, epochs: int = MO
     """Stage `warmup`: the encoder fine-tuned alone on MOSI's train transcripts (`fit_mosi_text`), so that Self-MM
     starts from the text-only model instead of re-learning MOSI's text while its other heads are still random.
     The report keeps the earlier stage's history and adds this one's."""
+    from selfmm.data import load_feature_file
     from selfmm.metrics import mosi_metrics
     from selfmm.text_pretrain import predict, save_encoder
 
-    model, history, te, ite = fit_mosi_text(corpus, encoder_dir, epochs)
+    model, history, te, ite = fit_mosi_text(load_feature_file(corpus), encoder_dir, epochs)
     save_encoder(model, out)
     previous = encoder_dir / "pretrain.json"
     report = json.loads(previous.read_text()) if previous.is_file() else {}
@@ -275,8 +275,8 @@ def card_extra(corpus: Path, pretrain: Path | None = None) -> dict:
         ],
         "license": "CC BY-NC-SA 4.0 (inherited from RAVDESS): non-commercial use only",
     }
-    if pretrain is not None and pretrain.is_file():
-        report = json.loads(pretrain.read_text())
+    report = json.loads(pretrain.read_text()) if pretrain is not None and pretrain.is_file() else {}
+    if "history" in report:  # the encoder stage's intermediate fine-tuning
         sources = report.get("sources", "vader")
         extra["text_encoder"] = {"name": f"all-MiniLM-L6-v2 + {sources.upper().replace('+', ' + ')}",
                                  "base": "all-MiniLM-L6-v2 (Apache-2.0)",
@@ -295,13 +295,13 @@ def card_extra(corpus: Path, pretrain: Path | None = None) -> dict:
                 "licence": "GPL-3.0 repository (declare-lab/MELD)", "provenance": "declare-lab/MELD @2d2011b"})
         extra["description"] = extra["description"].replace(
             "with all-MiniLM-L6-v2,", "with all-MiniLM-L6-v2 (first fine-tuned on VADER's rated sentences),")
-    if pretrain is not None and pretrain.is_file() and "mosi_warmup" in json.loads(pretrain.read_text()):
-        warm = json.loads(pretrain.read_text())["mosi_warmup"]
+    if "mosi_warmup" in report:
+        warm = report["mosi_warmup"]
         extra.setdefault("text_encoder", {"name": "all-MiniLM-L6-v2", "base": "all-MiniLM-L6-v2 (Apache-2.0)"})
         extra["text_encoder"]["name"] += " + MOSI text"
         extra["text_encoder"]["mosi_warmup"] = {k: warm[k] for k in ("data", "epochs", "best_epoch", "history")}
-        extra["training_data"][-2]["use"] = ("text encoder fine-tuned alone on the train transcripts first "
-                                             "(text-only recipe), then Self-MM")
+        mosi = next(d for d in extra["training_data"] if d["name"].startswith("CMU-MOSI"))
+        mosi["use"] = "text encoder fine-tuned alone on the train transcripts first (text-only recipe), then Self-MM"
         extra["description"] = extra["description"].replace(
             "rated sentences),", "rated sentences, then on MOSI's train transcripts),").replace(
             "with all-MiniLM-L6-v2,", "with all-MiniLM-L6-v2 (first fine-tuned on MOSI's train transcripts),")
