@@ -246,6 +246,10 @@ def torch_metrics(checkpoint: Path, corpus: Path, split: str = "test") -> dict:
     return held_out_metrics(outputs, data.ids, labels)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def card_extra(corpus: Path, pretrain: Path | None = None) -> dict:
     """What the card states beyond the checkpoint; `pretrain` is the encoder stage's pretrain.json, if used."""
     from selfmm.data import load_feature_file
@@ -283,7 +287,7 @@ def card_extra(corpus: Path, pretrain: Path | None = None) -> dict:
                                  "intermediate_fine_tuning": {k: report[k] for k in ("data", "sentences", "history")}}
         extra["training_data"].insert(0, {
             "name": "VADER human-rated sentences (Hutto & Gilbert, ICWSM 2014)", "modalities": ["text"],
-            "use": f"text encoder fine-tuned alone on it (L1 regression, {len(report['history'])} epoch(s)) "
+            "use": f"text encoder fine-tuned alone on it (L1 regression, {plural(len(report['history']), 'epoch')}) "
                    "before Self-MM",
             "label_scale": f"mean rating on [-4, 4] x {VADER_SCALE}",
             "licence": "MIT repository (cjhutto/vaderSentiment); the texts come from third parties",
