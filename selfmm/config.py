@@ -71,6 +71,7 @@ class TrainConfig:
     update_every: int = 4  # gradient accumulation: one optimizer step per 4 batches, gradients summed
     step_remainder: bool = False  # True fixes the reference's dropped end-of-epoch remainder batches
     given_unimodal_labels: bool = False  # use the corpus's unimodal labels where it states them (our extension)
+    ema_decay: float = 0.0  # >0: select and keep an exponential moving average of the weights (our extension)
     early_stop: int = 8
     max_epochs: int | None = None
     seed: int = 1111

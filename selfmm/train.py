@@ -5,7 +5,9 @@
 Per epoch: every batch is a forward pass, the weighted L1 loss of the four heads with the ULGM's labels, a
 backward pass (gradients summed), the ULGM update and, every 4th batch, an Adam step. After the epoch the
 validation MAE of M selects the best state; 8 epochs without improvement stop the run; the best state is
-restored and the test split is evaluated once.
+restored and the test split is evaluated once. With `--set ema_decay=D` (our extension, off by default) the
+validated, selected and saved weights are an exponential moving average of the trained ones, updated after
+every Adam step; training itself (and the ULGM's features) still uses the live weights.
 """
 from __future__ import annotations
 
@@ -111,6 +113,14 @@ class Trainer:
         self.train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed)
         self.metric_fn = metrics_for(cfg.dataset)
         self.optimizer_steps = 0
+        self.ema = (torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+            if cfg.ema_decay > 0 else None)
+
+    @property
+    def eval_model(self) -> SelfMM:
+        """The weights that are validated and kept: the moving average where there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def train_epoch(self, epoch: int, progress: bool = False) -> dict[str, float]:
         """One epoch, with the reference's accumulation: zero_grad before every group of `update_every`
@@ -132,6 +142,8 @@ class Trainer:
             if group_done or (self.cfg.step_remainder and i == n_batches - 1):
                 self.optimizer.step()
                 self.optimizer_steps += 1
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
             for h in sums:
                 sums[h] += parts[h]
             bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -139,7 +151,7 @@ class Trainer:
 
     def evaluate(self, split: str) -> dict[str, float]:
         loader = make_loader(self.data.splits[split], self.cfg.batch_size, shuffle=False)
-        preds, labels = predict(self.model, loader, self.device)
+        preds, labels = predict(self.eval_model, loader, self.device)
         return self.metric_fn(preds["M"], labels)
 
     def fit(self, log: Callable[[dict], None] = lambda r: None, progress: bool = False,
@@ -154,7 +166,7 @@ class Trainer:
             improved = valid["MAE"] <= best_mae - 1e-6
             if improved:
                 best_mae, best_epoch, best_valid = valid["MAE"], epoch, valid
-                best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                best_state = {k: v.detach().cpu().clone() for k, v in self.eval_model.state_dict().items()}
             log({"epoch": epoch, **losses, "valid": valid, "best_epoch": best_epoch,
                  "labels": self.ulgm.label_stats(), "optimizer_steps": self.optimizer_steps,
                  "seconds": round(time.time() - t0, 2)})
@@ -164,6 +176,7 @@ class Trainer:
                 break
         if best_state is not None:
             self.model.load_state_dict(best_state)
+            self.ema = None  # the restored state is the average; evaluate it as it is
         return best_epoch, epoch, best_valid
 
 

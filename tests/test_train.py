@@ -59,6 +59,42 @@ def test_five_parameter_groups_cover_every_parameter_once(encoder_dir, data_file
         for n, p in t.model.text_model.named_parameters() if any(p is q for q in groups[1]["params"]))
 
 
+def test_ema_keeps_the_moving_average_of_the_weights_after_each_step(encoder_dir, data_file):
+    """ema_decay=d: after the first Adam step the average is those weights, after the second
+    d * w1 + (1 - d) * w2; evaluation and the restored best state use the average, training the live weights."""
+    d = 0.75
+    t = make_trainer(encoder_dir, data_file, batch_size=8, ema_decay=d)  # 12 batches -> 3 steps per epoch
+    snapshots = []
+    step = t.optimizer.step
+
+    def step_and_keep(*args, **kwargs):
+        step(*args, **kwargs)
+        snapshots.append({n: p.detach().clone() for n, p in t.model.named_parameters()})
+
+    t.optimizer.step = step_and_keep
+    t.train_epoch(1)
+    assert len(snapshots) == 3
+    w1, w2, w3 = snapshots
+    avg = dict(t.eval_model.named_parameters())
+    for name in ("post_fusion.layer_3.weight", "text_model.bert.embeddings.word_embeddings.weight"):
+        expected = d * (d * w1[name] + (1 - d) * w2[name]) + (1 - d) * w3[name]
+        assert torch.allclose(avg[name], expected, atol=1e-6)
+        assert not torch.allclose(avg[name], w3[name])  # the live weights differ from the average
+    t.cfg.max_epochs = 1
+    t.fit()  # one more epoch, 3 more steps; its average is the best (only) state and is restored
+    assert len(snapshots) == 6 and t.eval_model is t.model
+    for name, p in t.model.named_parameters():
+        ema = snapshots[0][name]
+        for w in snapshots[1:]:
+            ema = d * ema + (1 - d) * w[name]
+        assert torch.allclose(p, ema, atol=1e-6), name
+
+
+def test_no_ema_by_default(encoder_dir, data_file):
+    t = make_trainer(encoder_dir, data_file)
+    assert t.cfg.ema_decay == 0.0 and t.ema is None and t.eval_model is t.model
+
+
 def test_unimodal_losses_are_zero_until_labels_have_moved(encoder_dir, data_file):
     """Labels change from epoch 2 on, but each sample's label is updated after its own batch's loss, so the
     unimodal weights tanh(|y_s - y_m|) are exactly 0 in epochs 1 and 2 and non-zero from epoch 3 (as the
