@@ -346,6 +346,9 @@ def main() -> None:
     p.add_argument("--max-epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[1111], help="with several, the lowest validation MAE ships")
     p.add_argument("--quantize", choices=["none", "int8"], default="int8")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="stage train: more selfmm.train options after the builder's own, e.g. early_stop=15 ema_decay=0.98 "
+                        "(tried, not shipped: docs/default-model.md)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = args.work / "corpus.pkl"
@@ -364,7 +367,7 @@ def main() -> None:
         from selfmm.train import main as train
         train(["--dataset", "mosi", "--data", str(corpus), "--text-encoder", str(start),
                "--out", str(args.work / "train"), "--max-epochs", str(args.max_epochs), "--quiet",
-               "--seeds", *map(str, args.seeds), "--set", *DEMO_OVERRIDES])
+               "--seeds", *map(str, args.seeds), "--set", *DEMO_OVERRIDES, *args.set])
     if args.stage in ("evaluate", "all"):
         for split in ("valid", "test"):
             print(split, json.dumps(torch_metrics(args.work / "train" / "best.pt", corpus, split), indent=1))
