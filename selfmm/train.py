@@ -5,7 +5,8 @@
 Per epoch: every batch is a forward pass, the weighted L1 loss of the four heads with the ULGM's labels, a
 backward pass (gradients summed), the ULGM update and, every 4th batch, an Adam step. After the epoch the
 validation MAE of M selects the best state; 8 epochs without improvement stop the run; the best state is
-restored and the test split is evaluated once. With `--set ema_decay=D` (our extension, off by default) the
+restored and the test split is evaluated once. A caller can select by another score of the validation split
+(`Trainer(score=...)`, `main(argv, score=...)`; the default model's builder does), lower being better. With `--set ema_decay=D` (our extension, off by default) the
 validated, selected and saved weights are an exponential moving average of the trained ones, updated after
 every Adam step; training itself (and the ULGM's features) still uses the live weights.
 """
@@ -34,6 +35,13 @@ from selfmm.model import SelfMM, load_text_encoder_config
 from selfmm.ulgm import ULGM
 
 CHECKPOINT_FORMAT = 1
+# A selection score of the validation split from (outputs per head, labels, ids); lower is better.
+Score = Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], float]
+
+
+def mae_of_m(outputs: dict[str, np.ndarray], labels: np.ndarray, ids: np.ndarray) -> float:
+    """MMSA's selection score: the validation MAE of the fused head M."""
+    return float(np.mean(np.abs(outputs["M"] - labels)))
 
 
 def set_seed(seed: int) -> None:
@@ -90,13 +98,15 @@ class RunResult:
     valid: dict[str, float]
     test: dict[str, float]
     checkpoint: Path
+    score: float  # the selection score of the best epoch
 
 
 class Trainer:
     """One seed's run. Kept as a small class so tests can drive single epochs."""
 
-    def __init__(self, model: SelfMM, cfg: TrainConfig, data: FeatureFile, device: torch.device | None = None):
-        self.model, self.cfg, self.data = model, cfg, data
+    def __init__(self, model: SelfMM, cfg: TrainConfig, data: FeatureFile, device: torch.device | None = None,
+                 score: Score = mae_of_m):
+        self.model, self.cfg, self.data, self.score = model, cfg, data, score
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         train = data.splits["train"]
         if model.config.normalize_inputs:
@@ -149,23 +159,25 @@ class Trainer:
             bar.set_postfix(loss=f"{loss.item():.3f}")
         return {f"loss_{h}": v / max(n_batches, 1) for h, v in sums.items()}
 
-    def evaluate(self, split: str) -> dict[str, float]:
-        loader = make_loader(self.data.splits[split], self.cfg.batch_size, shuffle=False)
-        preds, labels = predict(self.eval_model, loader, self.device)
-        return self.metric_fn(preds["M"], labels)
+    def evaluate(self, split: str, score: bool = False) -> dict[str, float]:
+        """The metrics of M on `split`; with `score`, also the selection score (key "score")."""
+        data = self.data.splits[split]
+        preds, labels = predict(self.eval_model, make_loader(data, self.cfg.batch_size, shuffle=False), self.device)
+        metrics = self.metric_fn(preds["M"], labels)
+        return {**metrics, "score": self.score(preds, labels, data.ids)} if score else metrics
 
     def fit(self, log: Callable[[dict], None] = lambda r: None, progress: bool = False,
             on_epoch: Callable[[int, ULGM], None] | None = None) -> tuple[int, int, dict[str, float]]:
         """Train until early stopping; restore and return (best epoch, epochs run, best validation metrics)."""
-        best_mae, best_epoch, best_state, best_valid, epoch = float("inf"), 0, None, {}, 0
+        best_score, best_epoch, best_state, best_valid, epoch = float("inf"), 0, None, {}, 0
         while self.cfg.max_epochs is None or epoch < self.cfg.max_epochs:
             epoch += 1
             t0 = time.time()
             losses = self.train_epoch(epoch, progress)
-            valid = self.evaluate("valid")
-            improved = valid["MAE"] <= best_mae - 1e-6
+            valid = self.evaluate("valid", score=True)
+            improved = valid["score"] <= best_score - 1e-6
             if improved:
-                best_mae, best_epoch, best_valid = valid["MAE"], epoch, valid
+                best_score, best_epoch, best_valid = valid["score"], epoch, valid
                 best_state = {k: v.detach().cpu().clone() for k, v in self.eval_model.state_dict().items()}
             log({"epoch": epoch, **losses, "valid": valid, "best_epoch": best_epoch,
                  "labels": self.ulgm.label_stats(), "optimizer_steps": self.optimizer_steps,
@@ -268,7 +280,7 @@ def apply_overrides(model_cfg: ModelConfig, cfg: TrainConfig, pairs: list[str]) 
     return model_cfg, cfg
 
 
-def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) -> RunResult:
+def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, score: Score = mae_of_m) -> RunResult:
     set_seed(seed)
     text_cfg = load_text_encoder_config(str(args.text_encoder))
     _, audio_dim, vision_dim = data.feature_dims
@@ -277,7 +289,7 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) 
                                      step_remainder=args.step_remainder, batch_size=args.batch_size)
     model_cfg, cfg = apply_overrides(model_cfg, cfg, args.set)
     model = SelfMM.from_pretrained_text(model_cfg, str(args.text_encoder))
-    trainer = Trainer(model, cfg, data, torch.device(args.device) if args.device else None)
+    trainer = Trainer(model, cfg, data, torch.device(args.device) if args.device else None, score)
     out.mkdir(parents=True, exist_ok=True)
     history: dict[int, dict[str, np.ndarray]] = {}
     log_file = open(out / "log.jsonl", "w")
@@ -288,7 +300,7 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) 
         v = record["valid"]
         print(f"seed {seed} epoch {record['epoch']}: loss M {record['loss_M']:.4f} T {record['loss_T']:.4f} "
               f"A {record['loss_A']:.4f} V {record['loss_V']:.4f} | valid MAE {v['MAE']:.4f} "
-              f"Corr {v['Corr']:.4f} | best epoch {record['best_epoch']}", file=sys.stderr)
+              f"Corr {v['Corr']:.4f} score {v['score']:.4f} | best epoch {record['best_epoch']}", file=sys.stderr)
 
     def keep_labels(epoch: int, ulgm: ULGM) -> None:
         history[epoch] = {m: y.cpu().numpy().copy() for m, y in ulgm.labels.items()}
@@ -304,10 +316,11 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path) 
     ckpt = out / "best.pt"
     save_checkpoint(ckpt, trainer.model, cfg, data, encoder_dir=args.text_encoder, data_path=args.data,
                     result={"seed": seed, "best_epoch": best_epoch, "epochs": epochs, "valid": valid, "test": test})
-    return RunResult(seed, best_epoch, epochs, valid, test, ckpt)
+    return RunResult(seed, best_epoch, epochs, valid, test, ckpt, valid.get("score", float("inf")))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
+    """The command line; `score` selects the epoch of each seed and the seed that is copied to best.pt."""
     p = argparse.ArgumentParser(prog="python -m selfmm.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=DATASETS, help="picks hyper-parameters and metrics")
@@ -330,8 +343,8 @@ def main(argv: list[str] | None = None) -> None:
 
     data = load_feature_file(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
-    runs = [run_seed(args, data, seed, args.out / f"seed-{seed}") for seed in args.seeds]
-    best = min(runs, key=lambda r: r.valid.get("MAE", float("inf")))
+    runs = [run_seed(args, data, seed, args.out / f"seed-{seed}", score) for seed in args.seeds]
+    best = min(runs, key=lambda r: r.score)
     shutil.copy(best.checkpoint, args.out / "best.pt")
     results = {"dataset": args.dataset, "data": str(args.data), "seeds": {r.seed: {"best_epoch": r.best_epoch,
                "epochs": r.epochs, "valid": r.valid, "test": r.test} for r in runs},

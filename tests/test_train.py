@@ -166,3 +166,17 @@ def test_trimming_padding_does_not_change_outputs(encoder_dir, data_file):
         a, b = t.model(**full), t.model(**trimmed)
     for h in "MTAV":
         assert torch.allclose(a[h], b[h], atol=1e-5)
+
+
+def test_a_given_selection_score_picks_the_epoch_and_drives_early_stopping(encoder_dir, data_file):
+    calls = []
+
+    def first_epoch_best(outputs, labels, ids):  # the score only grows: epoch 1 stays the best
+        assert set(outputs) == set("MTAV") and len(labels) == len(ids)
+        calls.append(1)
+        return float(len(calls))
+
+    t = make_trainer(encoder_dir, data_file, early_stop=2, max_epochs=10)
+    t.score = first_epoch_best
+    best_epoch, epochs, valid = t.fit()
+    assert (best_epoch, epochs, valid["score"]) == (1, 3, 1.0)
