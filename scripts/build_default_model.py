@@ -235,7 +235,13 @@ def text_with_audio_gate(outputs: dict[str, np.ndarray], labels: np.ndarray, ids
     return 10.0 + float(np.mean(np.abs(outputs["M"] - labels)))
 
 
-SELECTIONS = {"pooled": None, "text-with-audio-gate": text_with_audio_gate}
+# --select NAME: (selection score for the trainer, None = its default; what the card says of it)
+SELECTIONS = {
+    "pooled": (None, "the epoch and seed of lowest validation MAE of M over MOSI dev and RAVDESS actors 17-20 "
+                     "(MMSA's criterion)"),
+    "text-with-audio-gate": (text_with_audio_gate, "the epoch and seed of lowest MOSI dev MAE of M among the epochs "
+                             f"whose audio head reaches {AUDIO_GATE:.0%} valence sign accuracy on RAVDESS actors 17-20"),
+}
 
 
 def held_out_metrics(outputs: dict[str, np.ndarray], ids, labels: np.ndarray) -> dict[str, dict[str, float]]:
@@ -266,12 +272,14 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def card_extra(corpus: Path, pretrain: Path | None = None) -> dict:
-    """What the card states beyond the checkpoint; `pretrain` is the encoder stage's pretrain.json, if used."""
+def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "pooled") -> dict:
+    """What the card states beyond the checkpoint; `pretrain` is the encoder stage's pretrain.json, if used;
+    `selection` the train stage's --select."""
     from selfmm.data import load_feature_file
 
     data = load_feature_file(corpus)
     extra = {
+        "selection": {"name": selection, "rule": SELECTIONS[selection][1]},
         "corpus": {"built_by": "python -m scripts.build_default_model --stage corpus",
                    "sizes": {name: {src: int(len(source_rows(s.ids, src))) for src in ("mosi", "ravdess")}
                              for name, s in data.splits.items()},
@@ -382,18 +390,23 @@ def main() -> None:
         if args.stage in ("warmup", "all"):
             warm_up_on_mosi(corpus, start, args.work / "encoder_mosi", args.mosi_warmup)
         start = args.work / "encoder_mosi"
+    selection_file = args.work / "train" / "selection.json"  # read back by the export stage, for the card
     if args.stage in ("train", "all"):
         from selfmm.train import main as train
+        score = SELECTIONS[args.select][0]
         train(["--dataset", "mosi", "--data", str(corpus), "--text-encoder", str(start),
                "--out", str(args.work / "train"), "--max-epochs", str(args.max_epochs), "--quiet",
                "--seeds", *map(str, args.seeds), "--set", *DEMO_OVERRIDES, *args.set],
-              **({"score": SELECTIONS[args.select]} if SELECTIONS[args.select] else {}))
+              **({"score": score} if score else {}))
+        selection_file.write_text(json.dumps({"select": args.select}))
     if args.stage in ("evaluate", "all"):
         for split in ("valid", "test"):
             print(split, json.dumps(torch_metrics(args.work / "train" / "best.pt", corpus, split), indent=1))
     if args.stage in ("export", "all"):
         pretrain = start / "pretrain.json" if start != default_encoder_dir() else None
-        export(args.work / "train" / "best.pt", corpus, args.out, args.quantize != "none", card_extra(corpus, pretrain))
+        selection = json.loads(selection_file.read_text())["select"] if selection_file.is_file() else "pooled"
+        export(args.work / "train" / "best.pt", corpus, args.out, args.quantize != "none",
+               card_extra(corpus, pretrain, selection))
 
 
 if __name__ == "__main__":

@@ -97,6 +97,8 @@ def test_card_names_the_encoder_and_its_pretraining_data(tmp_path):
     save_feature_file(corpus, synth_feature_file("mosi", 4, 4, 4, seed=0))
     plain = card_extra(corpus)
     assert "text_encoder" not in plain and "VADER" not in json.dumps(plain["training_data"])
+    assert plain["selection"]["name"] == "pooled" and "MMSA" in plain["selection"]["rule"]
+    assert "70%" in card_extra(corpus, selection="text-with-audio-gate")["selection"]["rule"]
     report = {"data": "VADER ground truth, all four sets", "sources": "vader", "sentences": 23703,
               "history": [{"epoch": 1, "train_l1": 0.59, "valid_mae": 0.79}]}
     (tmp_path / "pretrain.json").write_text(json.dumps(report))
