@@ -64,12 +64,10 @@ def audio_lstm_baseline(data, seeds: list[int], epochs: int = 30) -> dict[str, d
     """Per seed: the best validation epoch with its validation and test sign accuracy, the median validation
     accuracy over epochs 10 onwards and how many epochs reach AUDIO_GATE."""
     from scripts.build_default_model import AUDIO_GATE
-    from selfmm.model import Head, SequenceEncoder
+    from selfmm.model import Head, SequenceEncoder, frame_stats
 
     (xtr, ltr, ytr), (xva, lva, yva), (xte, lte, yte) = (ravdess_tensors(data[s]) for s in ("train", "valid", "test"))
-    frames = (torch.arange(xtr.shape[1])[None] < ltr[:, None]).float()[..., None]
-    mean = (xtr * frames).sum((0, 1)) / frames.sum()
-    std = (((xtr - mean) ** 2 * frames).sum((0, 1)) / frames.sum()).sqrt().clamp(min=1e-6)
+    mean, std = frame_stats(xtr, ltr)  # as the model standardises its audio input (normalize_inputs)
     xtr, xva, xte = ((x - mean) / std for x in (xtr, xva, xte))
     out = {}
     for seed in seeds:

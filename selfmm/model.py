@@ -72,6 +72,12 @@ class Head(nn.Module):
         return self.layer_3(torch.relu(self.layer_2(feature))), feature
 
 
+def frame_stats(frames: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor] | None:
+    """Per-column mean and std (at least 1e-3) over the valid frames of (N, T, D) data; None under two frames."""
+    x = frames[torch.arange(frames.shape[1])[None, :] < lengths[:, None]]
+    return (x.mean(0), x.std(0).clamp(min=1e-3)) if len(x) > 1 else None
+
+
 def _keep(x: Tensor, present: Tensor) -> Tensor:
     """Zeros for absent rows; `where` (not a product) so that a non-finite absent row cannot leak."""
     return torch.where(present.unsqueeze(1), x, torch.zeros_like(x))
@@ -96,12 +102,11 @@ class SelfMM(nn.Module):
 
     @torch.no_grad()
     def set_input_stats(self, modality: str, frames: Tensor, lengths: Tensor) -> None:
-        """Per-column mean and std over the valid frames of (N, T, D) training data."""
-        valid = torch.arange(frames.shape[1])[None, :] < lengths[:, None]
-        x = frames[valid]
-        if len(x) > 1:
-            getattr(self, f"{modality}_mean").copy_(x.mean(0))
-            getattr(self, f"{modality}_std").copy_(x.std(0).clamp(min=1e-3))
+        """Standardise `modality` with the statistics of (N, T, D) training data (`frame_stats`)."""
+        stats = frame_stats(frames, lengths)
+        if stats is not None:
+            getattr(self, f"{modality}_mean").copy_(stats[0])
+            getattr(self, f"{modality}_std").copy_(stats[1])
 
     def forward(self, text_ids: Tensor, text_mask: Tensor, audio: Tensor, audio_lengths: Tensor,
                 vision: Tensor, vision_lengths: Tensor) -> dict[str, Tensor]:
