@@ -6,9 +6,10 @@ Per epoch: every batch is a forward pass, the weighted L1 loss of the four heads
 backward pass (gradients summed), the ULGM update and, every 4th batch, an Adam step. After the epoch the
 validation MAE of M selects the best state; 8 epochs without improvement stop the run; the best state is
 restored and the test split is evaluated once. A caller can select by another score of the validation split
-(`Trainer(score=...)`, `main(argv, score=...)`; the default model's builder does), lower being better. With `--set ema_decay=D` (our extension, off by default) the
-validated, selected and saved weights are an exponential moving average of the trained ones, updated after
-every Adam step; training itself (and the ULGM's features) still uses the live weights.
+(`Trainer(score=...)`, `main(argv, score=...)`; the default model's builder does), lower being better. With
+`--set ema_decay=D` (our extension, off by default) the validated, selected and saved weights are an exponential
+moving average of the trained ones, updated after every Adam step; training itself (and the ULGM's features)
+still uses the live weights.
 """
 from __future__ import annotations
 
@@ -98,7 +99,6 @@ class RunResult:
     valid: dict[str, float]
     test: dict[str, float]
     checkpoint: Path
-    score: float  # the selection score of the best epoch
 
 
 class Trainer:
@@ -316,7 +316,7 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, 
     ckpt = out / "best.pt"
     save_checkpoint(ckpt, trainer.model, cfg, data, encoder_dir=args.text_encoder, data_path=args.data,
                     result={"seed": seed, "best_epoch": best_epoch, "epochs": epochs, "valid": valid, "test": test})
-    return RunResult(seed, best_epoch, epochs, valid, test, ckpt, valid.get("score", float("inf")))
+    return RunResult(seed, best_epoch, epochs, valid, test, ckpt)
 
 
 def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
     data = load_feature_file(args.data)
     args.out.mkdir(parents=True, exist_ok=True)
     runs = [run_seed(args, data, seed, args.out / f"seed-{seed}", score) for seed in args.seeds]
-    best = min(runs, key=lambda r: r.score)
+    best = min(runs, key=lambda r: r.valid.get("score", float("inf")))  # the best epoch's selection score
     shutil.copy(best.checkpoint, args.out / "best.pt")
     results = {"dataset": args.dataset, "data": str(args.data), "seeds": {r.seed: {"best_epoch": r.best_epoch,
                "epochs": r.epochs, "valid": r.valid, "test": r.test} for r in runs},
