@@ -33,24 +33,35 @@ def clip_stats(split: Split, idx: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def sign_classifier(x: np.ndarray, valence: np.ndarray, c: float = 1.0):
+    """Standardised inputs -> logistic regression for the valence sign, fitted on the non-neutral rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    nz = valence != 0
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=c)).fit(x[nz], valence[nz] > 0)
+
+
+def sign_accuracy(classifier, x: np.ndarray, valence: np.ndarray) -> float:
+    """Valence sign accuracy on the non-neutral rows."""
+    nz = valence != 0
+    return round(float(np.mean(classifier.predict(x[nz]) == (valence[nz] > 0))), 4)
+
+
 def audio_baseline(data) -> dict[str, float]:
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     tr, va, te = data["train"], data["valid"], data["test"]
     itr, iva, ite = (source_rows(s.ids, "ravdess") for s in (tr, va, te))
     xtr, xte, ytr, yte = clip_stats(tr, itr), clip_stats(te, ite), tr.labels[itr], te.labels[ite]
-    nz = ytr != 0
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(xtr[nz], ytr[nz] > 0)
+    clf = sign_classifier(xtr, ytr)
     reg = make_pipeline(StandardScaler(), Ridge(alpha=10.0)).fit(xtr, ytr)
     scores = audio_scores(reg.predict(xte), yte)
-
-    def sign_acc(x: np.ndarray, y: np.ndarray) -> float:
-        return round(float(np.mean(clf.predict(x[y != 0]) == (y[y != 0] > 0))), 4)
-
-    scores["sign_acc_non_neutral_logreg"] = sign_acc(xte, yte)
-    scores["sign_acc_non_neutral_logreg_valid_actors"] = sign_acc(clip_stats(va, iva), va.labels[iva])
+    scores["sign_acc_non_neutral_logreg"] = sign_accuracy(clf, xte, yte)
+    scores["sign_acc_non_neutral_logreg_valid_actors"] = sign_accuracy(clf, clip_stats(va, iva), va.labels[iva])
     return scores
 
 

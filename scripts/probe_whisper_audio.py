@@ -50,17 +50,13 @@ def encoder_states(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(pooled), np.array(valence), np.array(actors)
 
 
-def sign_accuracy(x: np.ndarray, valence: np.ndarray, actors: np.ndarray, c: float) -> dict[str, float]:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+def split_accuracy(x: np.ndarray, valence: np.ndarray, actors: np.ndarray, c: float) -> dict[str, float]:
+    """Fitted on the training actors, the sign accuracy on the validation and test actors."""
+    from scripts.baselines import sign_accuracy, sign_classifier
 
-    nz = valence != 0
-    split = {name: np.isin(actors, list(r)) & nz for name, r in ACTOR_SPLIT.items()}
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=c))
-    clf.fit(x[split["train"]], valence[split["train"]] > 0)
-    return {name: round(float(np.mean(clf.predict(x[m]) == (valence[m] > 0))), 4)
-            for name, m in split.items() if name != "train"}
+    rows = {name: np.isin(actors, list(r)) for name, r in ACTOR_SPLIT.items()}
+    clf = sign_classifier(x[rows["train"]], valence[rows["train"]], c)
+    return {name: sign_accuracy(clf, x[m], valence[m]) for name, m in rows.items() if name != "train"}
 
 
 def main() -> None:
@@ -72,7 +68,7 @@ def main() -> None:
     for name, cols in (("mean", slice(0, dim)), ("mean+std", slice(None))):
         for c in (0.01, 0.1, 1.0):
             print(f"Whisper tiny.en states, {name} ({cols.stop or x.shape[1]} numbers), C={c}: "
-                  f"sign accuracy {sign_accuracy(x[:, cols], valence, actors, c)}")
+                  f"sign accuracy {split_accuracy(x[:, cols], valence, actors, c)}")
 
 
 if __name__ == "__main__":
