@@ -34,7 +34,7 @@ def load_features(model_dir: str | os.PathLike, asr_model: str | None = None):
     """The feature pipeline (Whisper, FaceMesh, librosa, the model's own tokenizer), loaded once. asr_model: a
     CTranslate2 Whisper folder instead of the offline default tiny.en."""
     from selfmm.features.asr import ASRError
-    from selfmm.features.pipeline import FeaturePipeline
+    from selfmm.features.pipeline import AUDIO_FEATURES, DEFAULT_AUDIO, FeaturePipeline
     from selfmm.features.text import MAX_LENGTH
 
     asr_model = os.path.expanduser(asr_model) if asr_model else None
@@ -44,10 +44,13 @@ def load_features(model_dir: str | os.PathLike, asr_model: str | None = None):
     card = read_card(model_dir)
     max_length = int((card.get("text_encoder") or {}).get("max_length") or MAX_LENGTH)
     tokenizer_json = Path(model_dir) / "tokenizer.json"
+    # the audio extractor the model was trained with; an unknown one gets the default, and the artifact loader
+    # then says what differs
+    audio = ((card.get("feature_specs") or {}).get("audio") or {}).get("name")
     try:
         return FeaturePipeline(asr_model=asr_model,
                                tokenizer_json=tokenizer_json if tokenizer_json.is_file() else None,
-                               max_length=max_length)
+                               max_length=max_length, audio=audio if audio in AUDIO_FEATURES else DEFAULT_AUDIO)
     except ASRError as e:
         raise SetupError(str(e)) from None
 

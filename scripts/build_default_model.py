@@ -48,6 +48,7 @@ VADER_SCALE = 0.75  # VADER's mean ratings on [-4, 4] -> MOSI's [-3, 3]
 MELD_VALENCE = {"positive": 1.5, "neutral": 0.0, "negative": -1.5}  # tried, not used: docs/default-model.md
 PRETRAIN_EPOCHS = 1  # a second epoch raised the MOSI dev MAE (0.786 -> 0.836)
 MOSI_TEXT_EPOCHS = 6  # the text-only recipe of issue 6's floor: 6 epochs, best by dev MAE
+AUDIO = "whisper-encoder"  # the audio features: Whisper tiny.en's encoder states (docs/default-model.md)
 AUDIO_GATE = 0.70  # issue 6's target for A: valence sign accuracy on held-out actors' non-neutral clips
 
 
@@ -167,11 +168,12 @@ def warm_up_on_mosi(corpus: Path, encoder_dir: Path, out: Path, epochs: int = MO
     return report
 
 
-def ravdess_samples(data: Path, actors: range | None = None) -> dict[str, list[Sample]]:
-    from selfmm.features.audio import AudioExtractor
+def ravdess_samples(data: Path, actors: range | None = None, extractor=None) -> dict[str, list[Sample]]:
+    """RAVDESS clips with the audio frames of `extractor` (default: selfmm.features.pipeline.audio_extractor())."""
     from selfmm.features.media import load_audio
+    from selfmm.features.pipeline import audio_extractor
 
-    extractor = AudioExtractor()
+    extractor = extractor or audio_extractor()
     split_of = {a: s for s, actors in ACTOR_SPLIT.items() for a in actors}
     out: dict[str, list[Sample]] = {"train": [], "valid": [], "test": []}
     files = [f for f in sorted((data / "ravdess").glob("Actor_*/*.flac"))
@@ -189,15 +191,17 @@ def ravdess_samples(data: Path, actors: range | None = None) -> dict[str, list[S
     return out
 
 
-def build_corpus(data: Path, out: Path) -> None:
+def build_corpus(data: Path, out: Path, audio: str = AUDIO) -> None:
+    """The corpus stage; `audio` names the audio extractor (selfmm.features.pipeline.AUDIO_FEATURES)."""
     from selfmm.data import FeatureFile, build_split, padded_length, save_feature_file
-    from selfmm.features.audio import AudioExtractor
+    from selfmm.features.pipeline import audio_extractor
     from selfmm.features.text import TextTokenizer
     from selfmm.features.vision import FaceExtractor
 
     tokenizer = TextTokenizer()
-    audio_spec, vision_spec = AudioExtractor().spec, FaceExtractor().spec
-    mosi, ravdess = mosi_samples(data), ravdess_samples(data)
+    extractor = audio_extractor(audio)
+    audio_spec, vision_spec = extractor.spec, FaceExtractor().spec
+    mosi, ravdess = mosi_samples(data), ravdess_samples(data, extractor=extractor)
     audio_len = padded_length([s.audio for split in ravdess.values() for s in split])
     splits = {}
     for name in ("train", "valid", "test"):
@@ -363,6 +367,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("assets/model"))
     p.add_argument("--stage", choices=["corpus", "encoder", "warmup", "train", "evaluate", "export", "all"],
                    default="all")
+    p.add_argument("--audio", choices=["whisper-encoder", "selfmm-audio"], default=AUDIO,
+                   help="stage corpus: the audio features, Whisper tiny.en's encoder states or the 24 librosa columns "
+                        "of the earlier defaults")
     p.add_argument("--text-pretrain", choices=["vader", "vader+meld", "none"], default="vader",
                    help="start Self-MM's text encoder from MiniLM fine-tuned on VADER (stage encoder; with MELD: "
                         "tried, not better on MOSI dev) or from MiniLM itself")
@@ -383,7 +390,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = args.work / "corpus.pkl"
     if args.stage in ("corpus", "all"):
-        build_corpus(args.data, corpus)
+        build_corpus(args.data, corpus, args.audio)
     encoder = args.work / "encoder"
     if args.stage in ("encoder", "all") and args.text_pretrain != "none":
         pretrain_encoder(args.data, corpus, encoder, args.text_pretrain)

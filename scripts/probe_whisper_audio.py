@@ -3,10 +3,10 @@ audio columns. Prints figures; trains nothing that ships.
 
     python -m scripts.probe_whisper_audio --data ../shared/data
 
-Each clip goes through the encoder the app already runs for its transcript (faster-whisper, int8, 2 threads;
-the log-mel input padded to Whisper's 30 s window, as Whisper does). The states of the clip's own frames (50 a
-second) are pooled to their mean and standard deviation (768 numbers), and a logistic regression on them
-predicts the valence sign of non-neutral clips: trained on actors 1-16, scored on actors 17-20 (validation)
+Each clip goes through the encoder the app already runs for its transcript (`WhisperAudioExtractor.states`:
+faster-whisper, int8; the log-mel input padded to Whisper's 30 s window, as Whisper does). The states of the
+clip's own frames (50 a second) are pooled to their mean and standard deviation (768 numbers), and a
+logistic regression on them predicts the valence sign of non-neutral clips: trained on actors 1-16, scored on actors 17-20 (validation)
 and 21-24 (test), the default model's split. `scripts.baselines` gives the same probe on the 24 columns.
 Why: the audio head's 70 % target sits at the edge of what those columns carry (docs/default-model.md).
 """
@@ -20,27 +20,17 @@ import numpy as np
 
 from scripts.build_default_model import ACTOR_SPLIT, ravdess_label
 
-STATES_PER_SECOND = 50
-WINDOW = 3000  # log-mel frames in Whisper's 30 s input
-
 
 def encoder_states(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pooled states, valence, actor) of every RAVDESS clip."""
-    import ctranslate2
-    from faster_whisper import WhisperModel
-
-    from selfmm.features.asr import default_model_path
     from selfmm.features.media import load_audio
+    from selfmm.features.whisper_audio import WhisperAudioExtractor
 
-    model = WhisperModel(default_model_path(), device="cpu", compute_type="int8", cpu_threads=2)
+    extractor = WhisperAudioExtractor()
     files = sorted((data / "ravdess").glob("Actor_*/*.flac"))
     pooled, valence, actors, t0 = [], [], [], time.time()
     for i, path in enumerate(files):
-        y = load_audio(path).waveform.astype(np.float32)
-        mel = model.feature_extractor(y)
-        mel = np.pad(mel, ((0, 0), (0, max(0, WINDOW - mel.shape[1]))))[:, :WINDOW]
-        states = np.array(model.model.encode(ctranslate2.StorageView.from_array(mel[None]), to_cpu=True))[0]
-        own = states[:max(1, min(len(states), int(len(y) / 16000 * STATES_PER_SECOND)))]
+        own = extractor.states(load_audio(path).waveform.astype(np.float32))
         pooled.append(np.concatenate([own.mean(0), own.std(0)]))
         v, _, _, actor = ravdess_label(path.name)
         valence.append(v)

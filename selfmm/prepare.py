@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from selfmm.features.media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+from selfmm.features.pipeline import AUDIO_FEATURES
 from selfmm.features.vision import COLUMNS as VISION_COLUMNS
 
 MODES = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
@@ -104,11 +105,11 @@ def find_clip(index: dict[str, Path], row: Row) -> Path | None:
 _pipeline = None
 
 
-def _init_worker(asr_model: str | None, use_asr: bool, vision: bool, threads: bool) -> None:
+def _init_worker(asr_model: str | None, use_asr: bool, vision: bool, threads: bool, audio: str) -> None:
     global _pipeline
     from selfmm.features.pipeline import FeaturePipeline
 
-    _pipeline = FeaturePipeline(asr_model=asr_model, use_asr=use_asr, vision=vision, parallel=threads)
+    _pipeline = FeaturePipeline(asr_model=asr_model, use_asr=use_asr, vision=vision, parallel=threads, audio=audio)
     _pipeline.warm_up()
 
 
@@ -184,11 +185,12 @@ class Progress:
 
 def prepare(videos: str | os.PathLike, labels: str | os.PathLike, out: str | os.PathLike, workers: int = 1,
             asr: str = "auto", asr_model: str | None = None, cache_dir: str | os.PathLike | None = None,
-            vision: bool = True, limit: int | None = None, quiet: bool = False) -> dict:
+            vision: bool = True, limit: int | None = None, quiet: bool = False, audio: str = "selfmm-audio") -> dict:
     """Build the feature file; returns the report (also written next to it as `<out>.report.json`).
-    asr: "auto" = Whisper where the CSV text is empty, "always" = Whisper for every clip, "never"."""
+    asr: "auto" = Whisper where the CSV text is empty, "always" = Whisper for every clip, "never".
+    audio: the audio features (selfmm.features.pipeline.AUDIO_FEATURES)."""
     from selfmm.data import FeatureFile, build_split, padded_length
-    from selfmm.features.audio import AudioExtractor
+    from selfmm.features.pipeline import audio_extractor
     from selfmm.features.text import TextTokenizer
     from selfmm.features.vision import FaceExtractor
 
@@ -200,7 +202,7 @@ def prepare(videos: str | os.PathLike, labels: str | os.PathLike, out: str | os.
     rows = read_labels(labels)[:limit]
     index = index_media(videos)
     tokenizer = TextTokenizer()
-    audio_spec = AudioExtractor().spec
+    audio_spec = audio_extractor(audio).spec
     vision_spec = FaceExtractor().spec if vision else None
     specs = {"text": tokenizer.spec, "audio": audio_spec}
     if vision_spec is not None:
@@ -236,7 +238,7 @@ def prepare(videos: str | os.PathLike, labels: str | os.PathLike, out: str | os.
         progress = Progress(len(todo))
         args = [(r.id, str(p), str(c), a) for r, p, c, a in todo]
         if workers <= 1:
-            _init_worker(asr_model, use_asr, vision, True)
+            _init_worker(asr_model, use_asr, vision, True, audio)
             try:
                 _consume((_extract_one(*a) for a in args), failed, progress, log)
             finally:
@@ -245,7 +247,7 @@ def prepare(videos: str | os.PathLike, labels: str | os.PathLike, out: str | os.
             import multiprocessing as mp
 
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(asr_model, use_asr, vision, False)) as pool:
+                                     initargs=(asr_model, use_asr, vision, False, audio)) as pool:
                 futures = [pool.submit(_extract_one, *a) for a in args]
                 _consume((f.result() for f in as_completed(futures)), failed, progress, log)
         for row, _, cache_file, need_asr in todo:
@@ -340,13 +342,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr-model", default=None, help="Whisper model folder (CTranslate2) or name (a name needs "
                    "the internet); default: the offline tiny.en")
     p.add_argument("--cache", default=None, help="cache folder (default: <out>.cache next to the output)")
+    p.add_argument("--audio", choices=AUDIO_FEATURES, default="selfmm-audio",
+                   help="audio features: the 24 librosa columns, or Whisper tiny.en's encoder states (the default "
+                        "model's; docs/features.md)")
     p.add_argument("--no-vision", action="store_true", help="skip face features (every clip: vision missing)")
     p.add_argument("--limit", type=int, default=None, help="only the first N rows of the CSV")
     args = p.parse_args(argv)
     if not Path(args.videos).is_dir():
         p.error(f"--videos {args.videos} is not a folder")
     report = prepare(args.videos, args.labels, args.out, workers=args.workers, asr=args.asr,
-                     asr_model=args.asr_model, cache_dir=args.cache, vision=not args.no_vision, limit=args.limit)
+                     asr_model=args.asr_model, cache_dir=args.cache, vision=not args.no_vision, limit=args.limit,
+                     audio=args.audio)
     return 0 if report["written"] else 1
 
 

@@ -23,14 +23,10 @@ def card() -> dict:
 
 
 def test_loads_with_the_extractors_the_app_runs(card):
-    from demo.artifact import load_artifact
-    from selfmm.features.audio import AudioExtractor
-    from selfmm.features.text import TextTokenizer
-    from selfmm.features.vision import FaceExtractor
+    from demo.features import load_features, load_model
 
-    specs = {"text": TextTokenizer(MODEL / "tokenizer.json").spec, "audio": AudioExtractor().spec,
-             "vision": FaceExtractor().spec}
-    art = load_artifact(MODEL, specs=specs)
+    with load_features(MODEL) as features:  # the extractors the app picks for this model
+        art = load_model(MODEL, features)
     assert art.calibrated == {"M": True, "T": True, "A": True, "V": False}
 
 
@@ -80,9 +76,11 @@ def test_held_out_metrics_recomputed_through_onnx_runtime_equal_the_card(card):
     from export.evaluate import predict_split
     from scripts.build_default_model import ACTOR_SPLIT, held_out_metrics, mosi_samples, ravdess_samples
     from selfmm.data import build_split
+    from selfmm.features.pipeline import audio_extractor
     from selfmm.features.text import TextTokenizer
 
-    samples = mosi_samples(DATA)["test"] + ravdess_samples(DATA, ACTOR_SPLIT["test"])["test"]
+    voice = audio_extractor(card["feature_specs"]["audio"]["name"])
+    samples = mosi_samples(DATA)["test"] + ravdess_samples(DATA, ACTOR_SPLIT["test"], voice)["test"]
     ids, mask = TextTokenizer(MODEL / "tokenizer.json").encode_batch([s.text for s in samples])
     split = build_split([s.id for s in samples], [s.text for s in samples], ids, mask, [s.audio for s in samples],
                         [None] * len(samples), [s.label for s in samples],

@@ -203,12 +203,15 @@ def test_mosi_layout_and_cli(tmp_path):
         ["xyz_10", "", "-1.5", "test"],
     ])
     out = tmp_path / "mosi.pkl"
-    assert main(["--videos", str(videos), "--labels", str(labels), "--out", str(out), "--no-vision"]) == 0
+    assert main(["--videos", str(videos), "--labels", str(labels), "--out", str(out), "--no-vision",
+                 "--audio", "whisper-encoder"]) == 0
     with open(out, "rb") as f:
         data = pickle.load(f)
     assert list(data["train"]["id"]) == ["abcDEF$_$1"] and list(data["valid"]["id"]) == ["abcDEF$_$2"]
     assert list(data["test"]["id"]) == ["xyz$_$10"] and "love" in data["test"]["raw_text"][0].lower()
     assert (data["train"]["vision_lengths"] == 0).all() and "vision" not in data["specs"]
+    assert data["specs"]["audio"]["name"] == "whisper-encoder" and data["train"]["audio"].shape[2] == 384
+    assert 18 <= data["train"]["audio_lengths"][0] <= 21  # 2 s at 10 frames/s
     assert "regression_labels_T" not in data["train"]
 
 

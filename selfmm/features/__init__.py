@@ -16,7 +16,7 @@ _LAZY = {
     "Media": "media", "MediaError": "media", "load_media": "media", "load_audio": "media", "load_video": "media",
     "Transcriber": "asr", "Transcript": "asr", "Segment": "asr", "ASRError": "asr",
     "TextTokenizer": "text",
-    "AudioExtractor": "audio",
+    "AudioExtractor": "audio", "WhisperAudioExtractor": "whisper_audio",
     "FaceExtractor": "vision",
     "ClipFeatures": "pipeline", "FeaturePipeline": "pipeline", "extract_clip": "pipeline",
 }

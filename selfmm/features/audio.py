@@ -83,6 +83,29 @@ def _nccf_at(frames: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return np.clip(best, 0.0, 1.0)
 
 
+def audible_speech(waveform: np.ndarray | None, sample_rate: int = SAMPLE_RATE
+                   ) -> tuple[np.ndarray | None, dict, str | None]:
+    """(16 kHz float32 samples, stats, None), or (None, stats, why the audio counts as missing): no audio,
+    shorter than MIN_SECONDS, or silent. Every audio extractor applies the same rules, so a model never sees
+    frames of a clip that another extractor would call missing."""
+    if waveform is None:
+        return None, {}, "no audio track"
+    y = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    if sample_rate != SAMPLE_RATE:
+        y = librosa.resample(y, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
+    seconds = len(y) / SAMPLE_RATE
+    if seconds < MIN_SECONDS:
+        return None, {"seconds": seconds}, f"audio too short ({seconds:.2f} s < {MIN_SECONDS} s)"
+    if not np.all(np.isfinite(y)):
+        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    rms = librosa.feature.rms(y=y, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH, center=True)[0]
+    loud_dbfs = 20 * np.log10(np.percentile(rms, 95) + 1e-10)
+    stats = {"seconds": round(seconds, 3), "loudest_dbfs": round(float(loud_dbfs), 1)}
+    if loud_dbfs < SILENCE_DBFS:
+        return None, stats, f"silence (loudest frames at {loud_dbfs:.0f} dBFS < {SILENCE_DBFS:.0f})"
+    return y, stats, None
+
+
 class AudioExtractor:
     """extract(waveform, sample_rate) -> Extracted((T, 24) float32 at 20 frames/s, or None + reason)."""
 
@@ -95,23 +118,10 @@ class AudioExtractor:
                     "mfcc_scale": 0.01, "center": True})
 
     def extract(self, waveform: np.ndarray | None, sample_rate: int = SAMPLE_RATE) -> Extracted:
-        if waveform is None:
-            return Extracted(None, "no audio track")
-        y = np.asarray(waveform, dtype=np.float32).reshape(-1)
-        if sample_rate != SAMPLE_RATE:
-            y = librosa.resample(y, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
-        seconds = len(y) / SAMPLE_RATE
-        if seconds < MIN_SECONDS:
-            return Extracted(None, f"audio too short ({seconds:.2f} s < {MIN_SECONDS} s)", {"seconds": seconds})
-        if not np.all(np.isfinite(y)):
-            y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-
+        y, stats, missing = audible_speech(waveform, sample_rate)
+        if y is None:
+            return Extracted(None, missing, stats)
         rms = librosa.feature.rms(y=y, frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH, center=True)[0]
-        loud_dbfs = 20 * np.log10(np.percentile(rms, 95) + 1e-10)
-        stats = {"seconds": round(seconds, 3), "loudest_dbfs": round(float(loud_dbfs), 1)}
-        if loud_dbfs < SILENCE_DBFS:
-            return Extracted(None, f"silence (loudest frames at {loud_dbfs:.0f} dBFS < {SILENCE_DBFS:.0f})", stats)
-
         power = np.abs(librosa.stft(y, n_fft=FRAME_LENGTH, hop_length=HOP_LENGTH, center=True)) ** 2
         mag = np.sqrt(power)
         mel = librosa.feature.melspectrogram(S=power, sr=SAMPLE_RATE, n_mels=N_MELS)

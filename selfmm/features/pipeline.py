@@ -22,6 +22,24 @@ from .media import FPS, MAX_SIDE, SAMPLE_RATE, Media, MediaError, Source, load_m
 from .spec import Extracted, FeatureSpec
 
 
+AUDIO_FEATURES = ("selfmm-audio", "whisper-encoder")  # spec names of the audio extractors
+DEFAULT_AUDIO = "selfmm-audio"
+
+
+def audio_extractor(name: str = DEFAULT_AUDIO, whisper=None):
+    """The audio extractor whose spec is called `name`. whisper: the Transcriber's default tiny.en model, which
+    the Whisper-encoder features share instead of loading a second copy."""
+    if name == "selfmm-audio":
+        from .audio import AudioExtractor
+
+        return AudioExtractor()
+    if name == "whisper-encoder":
+        from .whisper_audio import WhisperAudioExtractor
+
+        return WhisperAudioExtractor(whisper)
+    raise ValueError(f"unknown audio features {name!r}; this version extracts {', '.join(AUDIO_FEATURES)}")
+
+
 @dataclass
 class ClipFeatures:
     transcript: str  # the text used (given, or from Whisper)
@@ -43,18 +61,17 @@ class FeaturePipeline:
 
     def __init__(self, asr_model: str | None = None, tokenizer_json: str | Path | None = None,
                  max_length: int | None = None, use_asr: bool = True, vision: bool = True,
-                 parallel: bool = True):
-        from .audio import AudioExtractor
+                 parallel: bool = True, audio: str = DEFAULT_AUDIO):
         from .text import MAX_LENGTH, TextTokenizer
         from .vision import FaceExtractor
 
         self.tokenizer = TextTokenizer(tokenizer_json, max_length or MAX_LENGTH)
-        self.audio = AudioExtractor()
         self.face = FaceExtractor() if vision else None
         self.asr_model = asr_model
         self._transcriber = None
         if use_asr:
             self.transcriber  # noqa: B018  load now, not on the first clip
+        self.audio = audio_extractor(audio, self._transcriber.model if use_asr and asr_model is None else None)
         self.parallel = parallel
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="selfmm-features") if parallel else None
 

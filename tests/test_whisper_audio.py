@@ -1,0 +1,83 @@
+"""Audio frames from Whisper tiny.en's encoder (selfmm.features.whisper_audio), on espeak-ng speech."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import media
+
+pytestmark = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    from selfmm.features.whisper_audio import WhisperAudioExtractor
+
+    return WhisperAudioExtractor()
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    import librosa
+
+    wave, rate = media.speech_samples(seconds=4.0)
+    return librosa.resample(wave, orig_sr=rate, target_sr=RATE)
+
+
+def test_spec_says_what_the_frames_are(extractor):
+    spec = extractor.spec
+    assert (spec.name, spec.modality, spec.dim, spec.fps, spec.rate) == ("whisper-encoder", "audio", 384, 10, RATE)
+    assert spec.params["model"].startswith("tiny.en") and spec.params["compute_type"] == "int8"
+
+
+def test_frames_of_speech(extractor, speech):
+    got = extractor.extract(speech, RATE)
+    assert got.present and got.frames.dtype == np.float32
+    assert got.frames.shape == (40, 384)  # 4 s -> 200 states -> 40 frames
+    assert np.isfinite(got.frames).all()
+    assert got.frames.std(axis=0).mean() > 0.05  # the frames follow the speech; they are not one vector
+    # the extractor's own resampling gives the same frames as 16 kHz input (within resampler differences)
+    wave, rate = media.speech_samples(seconds=4.0)
+    again = extractor.extract(wave, rate).frames
+    assert np.corrcoef(again.ravel(), got.frames.ravel())[0, 1] > 0.99
+
+
+def test_missing_by_the_same_rules_as_the_librosa_columns(extractor):
+    from selfmm.features.audio import AudioExtractor
+
+    columns = AudioExtractor()
+    noise_floor = (np.random.default_rng(0).standard_normal(32000) * 1e-4).astype(np.float32)
+    for wave in (None, np.zeros(32000, np.float32), noise_floor, np.ones(1000, np.float32) * 0.1):
+        a, b = extractor.extract(wave), columns.extract(wave)
+        assert a.frames is None and a.missing and a.missing == b.missing
+
+
+def test_long_clip_is_read_in_independent_30_second_windows(extractor):
+    import librosa
+
+    wave, rate = media.speech_samples(seconds=5.0)
+    five = librosa.resample(wave, orig_sr=rate, target_sr=RATE)
+    long = np.tile(five, 7)  # 35 s: one full window, then 5 s that are `five` again
+    frames = extractor.extract(long, RATE).frames
+    assert frames.shape == ((1500 + 250) // 5, 384)
+    np.testing.assert_allclose(frames[:300], extractor.extract(long[:30 * RATE], RATE).frames, atol=1e-4)
+    np.testing.assert_allclose(frames[300:], extractor.extract(five, RATE).frames, atol=1e-4)
+
+
+def test_pipeline_shares_the_transcribers_whisper_and_runs_both_at_once():
+    from selfmm.features import FeaturePipeline
+
+    with FeaturePipeline(audio="whisper-encoder", vision=False) as p:
+        assert p.audio.model is p.transcriber.model  # one tiny.en in memory, not two
+        assert p.specs["audio"].name == "whisper-encoder"
+        c = p.extract(str(media.speech_wav(seconds=4.0)))
+    assert c.audio.shape == (40, 384) and c.transcript_source == "whisper" and c.transcript
+
+
+def test_unknown_audio_features_are_named():
+    from selfmm.features.pipeline import audio_extractor
+
+    with pytest.raises(ValueError, match="selfmm-audio, whisper-encoder"):
+        audio_extractor("mfcc")
