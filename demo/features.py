@@ -46,7 +46,9 @@ def load_features(model_dir: str | os.PathLike, asr_model: str | None = None):
     tokenizer_json = Path(model_dir) / "tokenizer.json"
     # the audio extractor the model was trained with; an unknown one gets the default, and the artifact loader
     # then says what differs
-    audio = ((card.get("feature_specs") or {}).get("audio") or {}).get("name")
+    specs = card.get("feature_specs")
+    audio = specs.get("audio") if isinstance(specs, dict) else None
+    audio = audio.get("name") if isinstance(audio, dict) else None
     try:
         return FeaturePipeline(asr_model=asr_model,
                                tokenizer_json=tokenizer_json if tokenizer_json.is_file() else None,

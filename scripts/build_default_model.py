@@ -49,6 +49,8 @@ MELD_VALENCE = {"positive": 1.5, "neutral": 0.0, "negative": -1.5}  # tried, not
 PRETRAIN_EPOCHS = 1  # a second epoch raised the MOSI dev MAE (0.786 -> 0.836)
 MOSI_TEXT_EPOCHS = 6  # the text-only recipe of issue 6's floor: 6 epochs, best by dev MAE
 AUDIO = "whisper-encoder"  # the audio features: Whisper tiny.en's encoder states (docs/default-model.md)
+AUDIO_NOTES = {"whisper-encoder": "Whisper tiny.en's encoder states (10 frames/s)",
+               "selfmm-audio": "24 librosa columns: pitch, voicing, energy, MFCCs, spectral shape (20 frames/s)"}
 AUDIO_GATE = 0.70  # issue 6's target for A: valence sign accuracy on held-out actors' non-neutral clips
 
 
@@ -284,6 +286,7 @@ def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "poo
     from selfmm.data import load_feature_file
 
     data = load_feature_file(corpus)
+    audio_name = (data.specs or {}).get("audio", {}).get("name", "")
     extra = {
         "selection": {"name": selection, "rule": SELECTIONS[selection][1]},
         "corpus": {"built_by": "python -m scripts.build_default_model --stage corpus",
@@ -296,7 +299,8 @@ def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "poo
         "heads": {
             "M": {"calibrated": True, "note": "fused head, trained on MOSI text and RAVDESS speech"},
             "T": {"calibrated": True, "note": "text head, CMU-MOSI transcripts (sentiment)"},
-            "A": {"calibrated": True, "note": "audio head, RAVDESS acted speech (valence of the acted emotion)"},
+            "A": {"calibrated": True, "note": "audio head, RAVDESS acted speech (valence of the acted emotion), "
+                                              f"from {AUDIO_NOTES.get(audio_name, audio_name)}"},
             "V": {"calibrated": False, "note": "no labelled face video here: never trained on real faces"},
         },
         "training_data": [

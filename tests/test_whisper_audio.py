@@ -81,3 +81,17 @@ def test_unknown_audio_features_are_named():
 
     with pytest.raises(ValueError, match="selfmm-audio, whisper-encoder"):
         audio_extractor("mfcc")
+
+
+@pytest.mark.parametrize("named,expected", [("whisper-encoder", "whisper-encoder"), ("selfmm-audio", "selfmm-audio"),
+                                            ("next-year's-features", "selfmm-audio"), (None, "selfmm-audio")])
+def test_the_app_extracts_the_audio_features_the_card_names(tmp_path, named, expected):
+    """An unknown name gets the default extractor; the artifact loader then refuses the model, naming what differs."""
+    import json
+
+    from demo.features import load_features
+
+    card = {"feature_specs": {"audio": {"name": named}}} if named else {"feature_specs": []}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    with load_features(tmp_path) as features:
+        assert features.specs["audio"].name == expected
