@@ -131,7 +131,8 @@ def main() -> None:
     data = load_feature_file(args.corpus)
     results = {"audio_only (RAVDESS actors 21-24)": audio_baseline(data)}
     if args.audio_lstm_seeds:
-        results["audio_lstm (sign accuracy, RAVDESS actors 17-20 / 21-24)"] = audio_lstm_baseline(data, args.audio_lstm_seeds)
+        results["audio_lstm (sign accuracy, RAVDESS actors 17-20 / 21-24)"] = audio_lstm_baseline(
+            data, args.audio_lstm_seeds)
     print(json.dumps(results, indent=1))
     if not args.skip_text:
         results["text_only (MOSI test)"] = text_baseline(data, args.epochs)

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfmm.features.pipeline import AUDIO_FEATURES
+
 # RAVDESS emotion code -> valence of the strong intensity on [-3, 3]; normal intensity is 2/3 of it.
 VALENCE = {1: 0.0, 2: 1.0, 3: 2.5, 4: -2.0, 5: -2.5, 6: -1.5, 7: -2.5, 8: 1.5}
 EMOTIONS = {1: "neutral", 2: "calm", 3: "happy", 4: "sad", 5: "angry", 6: "fearful", 7: "disgust", 8: "surprised"}
@@ -371,7 +373,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("assets/model"))
     p.add_argument("--stage", choices=["corpus", "encoder", "warmup", "train", "evaluate", "export", "all"],
                    default="all")
-    p.add_argument("--audio", choices=["whisper-encoder", "selfmm-audio"], default=AUDIO,
+    p.add_argument("--audio", choices=AUDIO_FEATURES, default=AUDIO,
                    help="stage corpus: the audio features, Whisper tiny.en's encoder states or the 24 librosa columns "
                         "of the earlier defaults")
     p.add_argument("--text-pretrain", choices=["vader", "vader+meld", "none"], default="vader",

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from selfmm.features.media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
-from selfmm.features.pipeline import AUDIO_FEATURES
+from selfmm.features.pipeline import AUDIO_FEATURES, DEFAULT_AUDIO
 from selfmm.features.vision import COLUMNS as VISION_COLUMNS
 
 MODES = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "test": "test"}
@@ -185,7 +185,7 @@ class Progress:
 
 def prepare(videos: str | os.PathLike, labels: str | os.PathLike, out: str | os.PathLike, workers: int = 1,
             asr: str = "auto", asr_model: str | None = None, cache_dir: str | os.PathLike | None = None,
-            vision: bool = True, limit: int | None = None, quiet: bool = False, audio: str = "selfmm-audio") -> dict:
+            vision: bool = True, limit: int | None = None, quiet: bool = False, audio: str = DEFAULT_AUDIO) -> dict:
     """Build the feature file; returns the report (also written next to it as `<out>.report.json`).
     asr: "auto" = Whisper where the CSV text is empty, "always" = Whisper for every clip, "never".
     audio: the audio features (selfmm.features.pipeline.AUDIO_FEATURES)."""
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--asr-model", default=None, help="Whisper model folder (CTranslate2) or name (a name needs "
                    "the internet); default: the offline tiny.en")
     p.add_argument("--cache", default=None, help="cache folder (default: <out>.cache next to the output)")
-    p.add_argument("--audio", choices=AUDIO_FEATURES, default="selfmm-audio",
+    p.add_argument("--audio", choices=AUDIO_FEATURES, default=DEFAULT_AUDIO,
                    help="audio features: the 24 librosa columns, or Whisper tiny.en's encoder states (the default "
                         "model's; docs/features.md)")
     p.add_argument("--no-vision", action="store_true", help="skip face features (every clip: vision missing)")
