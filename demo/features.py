@@ -34,7 +34,8 @@ def load_features(model_dir: str | os.PathLike, asr_model: str | None = None):
     """The feature pipeline (Whisper, FaceMesh, librosa, the model's own tokenizer), loaded once. asr_model: a
     CTranslate2 Whisper folder instead of the offline default tiny.en."""
     from selfmm.features.asr import ASRError
-    from selfmm.features.pipeline import AUDIO_FEATURES, DEFAULT_AUDIO, FeaturePipeline
+    from selfmm.features.pipeline import (AUDIO_FEATURES, DEFAULT_AUDIO, DEFAULT_VISION, VISION_FEATURES,
+                                          FeaturePipeline)
     from selfmm.features.text import MAX_LENGTH
 
     asr_model = os.path.expanduser(asr_model) if asr_model else None
@@ -44,15 +45,23 @@ def load_features(model_dir: str | os.PathLike, asr_model: str | None = None):
     card = read_card(model_dir)
     max_length = int((card.get("text_encoder") or {}).get("max_length") or MAX_LENGTH)
     tokenizer_json = Path(model_dir) / "tokenizer.json"
-    # the audio extractor the model was trained with; an unknown one gets the default, and the artifact loader
-    # then says what differs
+    # the extractors the model was trained with; an unknown one gets the default, and the artifact loader then
+    # says what differs. A learned face embedding ships inside the artifact (its file named by the spec).
     specs = card.get("feature_specs")
-    audio = specs.get("audio") if isinstance(specs, dict) else None
-    audio = audio.get("name") if isinstance(audio, dict) else None
+    specs = specs if isinstance(specs, dict) else {}
+    audio, vision = (specs.get(m) if isinstance(specs.get(m), dict) else {} for m in ("audio", "vision"))
+    vision_name = vision.get("name") if vision.get("name") in VISION_FEATURES else DEFAULT_VISION
+    vision_file = str((vision.get("params") or {}).get("file") or "")
+    vision_model = Path(model_dir) / Path(vision_file).name if vision_file else None
+    if vision_name != DEFAULT_VISION and (vision_model is None or not vision_model.is_file()):
+        raise SetupError(f"the model's face features need {vision_file or 'an embedding model'}, which is not in "
+                         f"{model_dir}")
     try:
         return FeaturePipeline(asr_model=asr_model,
                                tokenizer_json=tokenizer_json if tokenizer_json.is_file() else None,
-                               max_length=max_length, audio=audio if audio in AUDIO_FEATURES else DEFAULT_AUDIO)
+                               max_length=max_length,
+                               audio=audio.get("name") if audio.get("name") in AUDIO_FEATURES else DEFAULT_AUDIO,
+                               vision_features=vision_name, vision_model=vision_model)
     except ASRError as e:
         raise SetupError(str(e)) from None
 

@@ -30,16 +30,26 @@ def _clip_rates(specs: dict | None) -> dict[str, float]:
     return {"audio_fps": float(audio_fps), "vision_fps": float(v.get("fps") or 10.0)}
 
 
-ARTIFACT_FILES = {"model.onnx", "tokenizer.json", "card.json"}
+ARTIFACT_FILES = {"model.onnx", "tokenizer.json", "card.json"}  # and the ONNX files of learned extractors
 
 
 def _check_out(out: Path) -> None:
     """`out` may be new, empty or an earlier artifact; never a folder holding anything else (it is replaced)."""
     if not out.exists():
         return
-    others = sorted(p.name for p in out.iterdir() if p.name not in ARTIFACT_FILES) if out.is_dir() else [out.name]
+    others = (sorted(p.name for p in out.iterdir() if p.name not in ARTIFACT_FILES and p.suffix != ".onnx")
+              if out.is_dir() else [out.name])
     if others:
         raise ExportError(f"{out} is not a model artifact folder (it holds {others[:5]}); refusing to replace it")
+
+
+def _check_extractor_file(path: Path, specs: dict) -> None:
+    """A learned extractor's file must be one the checkpoint's feature specs name, with the hash they state."""
+    named = {(s.get("params") or {}).get("file"): (s.get("params") or {}).get("sha256") for s in specs.values()}
+    if path.name not in named:
+        raise ExportError(f"{path.name} is not named by any feature spec of the checkpoint")
+    if not file_sha256(path).startswith(str(named[path.name])):
+        raise ExportError(f"{path} is not the file the feature spec names (SHA-256 differs)")
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
@@ -56,8 +66,11 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 
 def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, eval_data: Path | None = None,
                     card_extra: dict[str, Any] | None = None, tokenizer: Path | None = None,
-                    threads: int = 2, log=lambda msg: print(msg, file=sys.stderr), metrics_fn=None) -> dict[str, Any]:
-    """Export `checkpoint` (a best.pt of selfmm.train) to the artifact folder `out`; returns the card."""
+                    threads: int = 2, log=lambda msg: print(msg, file=sys.stderr), metrics_fn=None,
+                    extractor_files: list[Path] | None = None) -> dict[str, Any]:
+    """Export `checkpoint` (a best.pt of selfmm.train) to the artifact folder `out`; returns the card.
+    extractor_files: models of learned feature extractors (a face embedding's ONNX file) that the feature specs
+    name, shipped beside model.onnx; each must match the SHA-256 its spec states."""
     from export.evaluate import clip_inputs, heldout_metrics, latency_ms
     from export.onnx_export import export_onnx
     from export.parity import run_parity
@@ -93,6 +106,9 @@ def export_artifact(checkpoint: Path, out: Path, quantize: str | None = None, ev
             log("quantizing to int8")
             models["int8"] = tmp / "model.int8.onnx"
             quantize_int8(fp32, models["int8"])
+        for path in extractor_files or []:
+            _check_extractor_file(Path(path), ckpt.get("feature_specs") or {})
+            shutil.copyfile(path, tmp / Path(path).name)
         tok_path = tmp / "tokenizer.json"
         # byte for byte: the text feature spec identifies the tokenizer by the SHA-256 of this file
         tok_path.write_bytes(tokenizer_text if isinstance(tokenizer_text, bytes) else tokenizer_text.encode("utf-8"))

@@ -1,6 +1,6 @@
 """Speed of the feature pipeline per stage, in seconds per second of media (x real time).
 
-    python scripts/bench_features.py [--seconds 5 30] [--repeats 3]
+    python scripts/bench_features.py [--seconds 5 30] [--repeats 3] [--finder 30] [--finder-only]
 
 Clips are generated (espeak-ng speech over the moving astronaut photo, 640x480 H.264 at 30 fps + AAC).
 - cold: a fresh process, its first clip (imports, model loading and numba's on-disk cache come on top; the
@@ -11,6 +11,10 @@ Clips are generated (espeak-ng speech over the moving astronaut photo, 640x480 H
 Each cell is wall time / media seconds; "cpu" rows give process CPU time / media seconds, which depends far
 less on other programs running: on an otherwise idle 2-core machine the side-by-side wall time is about
 max(cpu / 2, the longest stage).
+- face finder (--finder N): milliseconds per FaceFinder.find, medians over N frames, in its own warm process:
+  a 640x480 frame that a face fills (FaceMesh on the whole frame, tracking), a 1920x1080 frame with a small
+  face (the detector's path: following the previous frame's crop, and a fresh search after reset() that runs
+  the full-range detector on the frame and its tiles), and frames without a face (everything tried, in vain).
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,7 +100,50 @@ def child(clip: str, mode: str, repeats: int) -> dict:
             "cpu": {k: _median(v) for k, v in cpus.items()}}
 
 
-def run_child(clip: Path, mode: str, repeats: int) -> dict:
+def finder_frames() -> dict[str, np.ndarray]:
+    """The benchmark's frames: the astronaut filling a 640x480 frame, and small (200 px photo, a face of about
+    37 px) in a 1920x1080 one; both sizes also without a face."""
+    import cv2
+    from skimage import data
+
+    photo = data.astronaut()
+    large = np.zeros((480, 640, 3), np.uint8)
+    large[:, 80:560] = cv2.resize(photo, (480, 480), interpolation=cv2.INTER_AREA)
+    wide = np.zeros((1080, 1920, 3), np.uint8)
+    wide[150:350, 1400:1600] = cv2.resize(photo, (200, 200), interpolation=cv2.INTER_AREA)
+    return {"large": large, "wide": wide, "empty_640": np.full((480, 640, 3), 90, np.uint8),
+            "empty_1920": np.full((1080, 1920, 3), 90, np.uint8)}
+
+
+def child_finder(frames: int) -> dict:
+    """Runs in its own process: {case: {"wall", "cpu"} ms per find(), medians over `frames` calls}."""
+    from selfmm.features.face_finder import FaceFinder
+
+    cases = (("640x480, face fills it (FaceMesh)", "large", False),
+             ("1920x1080, small face, following", "wide", False),
+             ("1920x1080, small face, search", "wide", True),
+             ("640x480, no face", "empty_640", False),
+             ("1920x1080, no face", "empty_1920", False))
+    images = finder_frames()
+    finder = FaceFinder()
+    out = {}
+    for label, key, search in cases:
+        finder.reset()
+        finder.find(images[key])  # warm: graphs built, tracking or the followed crop in place
+        walls, cpus, found = [], [], 0
+        for _ in range(frames):
+            if search:
+                finder.reset()
+            _, w, c = _clock(finder.find, images[key])
+            walls.append(w * 1000)
+            cpus.append(c * 1000)
+            found += finder.last_source is not None
+        out[label] = {"wall": _median(walls), "cpu": _median(cpus), "found": found, "frames": frames}
+    finder.close()
+    return out
+
+
+def run_child(clip: Path | None, mode: str, repeats: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), GLOG_minloglevel="2", TF_CPP_MIN_LOG_LEVEL="3")
     r = subprocess.run([sys.executable, __file__, "--child", mode, "--clip", str(clip), "--repeats", str(repeats)],
                        capture_output=True, text=True, env=env, cwd=ROOT)
@@ -107,14 +156,30 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, nargs="+", default=[5.0, 30.0])
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--child", choices=("cold", "sequential", "parallel"))
+    p.add_argument("--finder", type=int, default=30, help="frames per face-finder case (0: none)")
+    p.add_argument("--finder-only", action="store_true", help="only the face finder, no clips")
+    p.add_argument("--child", choices=("cold", "sequential", "parallel", "finder"))
     p.add_argument("--clip")
     args = p.parse_args()
+    if args.child == "finder":
+        print(json.dumps(child_finder(args.repeats)))
+        return
     if args.child:
         print(json.dumps(child(args.clip, args.child, args.repeats)))
         return
 
     print(f"cpu cores: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.2f}")
+    if not args.finder_only:
+        clips(args)
+    if args.finder:
+        print(f"\nFaceFinder.find, ms per frame (medians of {args.finder} frames)")
+        print(f"{'case':40s}{'wall':>8s}{'cpu':>8s}{'found':>8s}")
+        for label, r in run_child(None, "finder", args.finder).items():
+            print(f"{label:40s}{r['wall']:8.1f}{r['cpu']:8.1f}{r['found']:5d}/{r['frames']}")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+def clips(args: argparse.Namespace) -> None:
     modes = ("cold", "sequential", "parallel")
     rows = {}
     for seconds in args.seconds:
@@ -137,7 +202,6 @@ def main() -> None:
         print(f"{'cpu ' + stage:14s}" + "".join(cell(rows[c]["cpu"].get(stage), c[0]) for c in cols))
     print(f"{'total (s)':14s}" + "".join(f"{rows[c]['wall']['total']:15.2f}" for c in cols))
     print(f"{'load (s)':14s}" + "".join(f"{rows[c]['load']:15.2f}" for c in cols))
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.build_default_model import ACTOR_SPLIT, ravdess_label
+from scripts.build_default_model import RAVDESS_SPLIT
+from selfmm.corpora import ravdess
 
 
 def encoder_states(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,16 +29,15 @@ def encoder_states(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from selfmm.features.whisper_audio import WhisperAudioExtractor
 
     extractor = WhisperAudioExtractor()
-    files = sorted((data / "ravdess").glob("Actor_*/*.flac"))
+    clips = ravdess(data / "ravdess")
     pooled, valence, actors, t0 = [], [], [], time.time()
-    for i, path in enumerate(files):
-        own = extractor.states(load_audio(path).waveform.astype(np.float32))
+    for i, clip in enumerate(clips):
+        own = extractor.states(load_audio(clip.path).waveform.astype(np.float32))
         pooled.append(np.concatenate([own.mean(0), own.std(0)]))
-        v, _, _, actor = ravdess_label(path.name)
-        valence.append(v)
-        actors.append(actor)
+        valence.append(clip.valence)
+        actors.append(clip.speaker)
         if i % 200 == 0:
-            print(f"{i}/{len(files)} clips, {time.time() - t0:.0f} s", flush=True)
+            print(f"{i}/{len(clips)} clips, {time.time() - t0:.0f} s", flush=True)
     return np.array(pooled), np.array(valence), np.array(actors)
 
 
@@ -45,7 +45,7 @@ def split_accuracy(x: np.ndarray, valence: np.ndarray, actors: np.ndarray, c: fl
     """Fitted on the training actors, the sign accuracy on the validation and test actors."""
     from scripts.baselines import sign_accuracy, sign_classifier
 
-    rows = {name: np.isin(actors, list(r)) for name, r in ACTOR_SPLIT.items()}
+    rows = {name: np.isin(actors, r) for name, r in RAVDESS_SPLIT.items()}
     clf = sign_classifier(x[rows["train"]], valence[rows["train"]], c)
     return {name: sign_accuracy(clf, x[m], valence[m]) for name, m in rows.items() if name != "train"}
 

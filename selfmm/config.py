@@ -11,6 +11,7 @@ from typing import Any
 
 MODALITIES = ("text", "audio", "vision")
 HEADS = {"M": "fusion", "T": "text", "A": "audio", "V": "vision"}
+FUSIONS = ("mlp", "convex")
 
 
 @dataclass
@@ -38,10 +39,21 @@ class ModelConfig:
     # Off in the paper's setting (MMSA feeds raw features). On, the model standardises audio and vision frames
     # with the training split's per-column mean and std, stored in the model (and so in its ONNX graph).
     normalize_inputs: bool = False
+    # Our extensions for the demo models (docs/method.md), off in the paper's setting:
+    # bounded_heads: T, A and V are H * tanh(z / H), so every unimodal score lies in [-H, H] by construction.
+    # fusion="convex": M is a weighted mean of the present modalities' T, A, V with weights (a softmax) read from
+    # the fusion features, so M lies between its channels; "mlp" is the paper's fusion MLP with a linear output.
+    bounded_heads: bool = False
+    fusion: str = "mlp"
+    output_bound: float = 3.0
 
     @property
     def text_dim(self) -> int:
         return int(self.text_encoder.get("hidden_size", 768))
+
+    def __post_init__(self) -> None:
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

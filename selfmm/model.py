@@ -58,14 +58,14 @@ class SequenceEncoder(nn.Module):
 
 
 class Head(nn.Module):
-    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(1)."""
+    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(out)."""
 
-    def __init__(self, in_size: int, dim: int, dropout: float):
+    def __init__(self, in_size: int, dim: int, dropout: float, out: int = 1):
         super().__init__()
         self.dropout = nn.Dropout(dropout)
         self.layer_1 = nn.Linear(in_size, dim)
         self.layer_2 = nn.Linear(dim, dim)
-        self.layer_3 = nn.Linear(dim, 1)
+        self.layer_3 = nn.Linear(dim, out)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         feature = torch.relu(self.layer_1(self.dropout(x)))
@@ -91,7 +91,8 @@ class SelfMM(nn.Module):
         self.text_model = TextEncoder(c.text_encoder)
         self.audio_model = SequenceEncoder(c.audio_in, c.a_lstm_hidden, c.audio_out, c.a_lstm_dropout)
         self.video_model = SequenceEncoder(c.vision_in, c.v_lstm_hidden, c.video_out, c.v_lstm_dropout)
-        self.post_fusion = Head(c.text_dim + c.audio_out + c.video_out, c.post_fusion_dim, c.post_fusion_dropout)
+        self.post_fusion = Head(c.text_dim + c.audio_out + c.video_out, c.post_fusion_dim, c.post_fusion_dropout,
+                                out=3 if c.fusion == "convex" else 1)
         self.post_text = Head(c.text_dim, c.post_text_dim, c.post_text_dropout)
         self.post_audio = Head(c.audio_out, c.post_audio_dim, c.post_audio_dropout)
         self.post_video = Head(c.video_out, c.post_video_dim, c.post_video_dropout)
@@ -112,15 +113,38 @@ class SelfMM(nn.Module):
                 vision: Tensor, vision_lengths: Tensor) -> dict[str, Tensor]:
         audio = (audio - self.audio_mean) / self.audio_std
         vision = (vision - self.vision_mean) / self.vision_std
-        text = _keep(self.text_model(text_ids, text_mask), text_mask.sum(1) > 0)
-        audio_h = _keep(self.audio_model(audio, audio_lengths), audio_lengths > 0)
-        video_h = _keep(self.video_model(vision, vision_lengths), vision_lengths > 0)
+        present = torch.stack([text_mask.sum(1) > 0, audio_lengths > 0, vision_lengths > 0], dim=1)
+        text = _keep(self._encode_text(text_ids, text_mask, present[:, 0]), present[:, 0])
+        audio_h = _keep(self.audio_model(audio, audio_lengths), present[:, 1])
+        video_h = _keep(self.video_model(vision, vision_lengths), present[:, 2])
         M, f_f = self.post_fusion(torch.cat([text, audio_h, video_h], dim=-1))
         T, f_t = self.post_text(text)
         A, f_a = self.post_audio(audio_h)
         V, f_v = self.post_video(video_h)
+        if self.config.bounded_heads:  # H * tanh(z / H): every score in [-H, H] by construction
+            T, A, V = (self._bound(x) for x in (T, A, V))
+        if self.config.fusion == "convex":
+            # M = a softmax-weighted mean of the present channels: never outside [min, max] of them.
+            weights = torch.where(present, M, torch.full_like(M, -1e4)).softmax(dim=1)
+            M = (weights * torch.cat([T, A, V], dim=1)).sum(dim=1, keepdim=True)
+        elif self.config.bounded_heads:
+            M = self._bound(M)
         return {"M": M, "T": T, "A": A, "V": V,
                 "Feature_f": f_f, "Feature_t": f_t, "Feature_a": f_a, "Feature_v": f_v}
+
+    def _bound(self, x: Tensor) -> Tensor:
+        b = self.config.output_bound
+        return b * torch.tanh(x / b)
+
+    def _encode_text(self, ids: Tensor, mask: Tensor, present: Tensor) -> Tensor:
+        """The encoder's vectors; outside ONNX export only the rows that have text go through it (absent rows are
+        zeroed by the caller either way), so face- and voice-only samples cost no encoder time in training."""
+        if torch.onnx.is_in_onnx_export() or bool(present.all()):
+            return self.text_model(ids, mask)
+        out = torch.zeros(ids.shape[0], self.config.text_dim, dtype=torch.float32, device=ids.device)
+        if bool(present.any()):
+            out[present] = self.text_model(ids[present], mask[present])
+        return out
 
     @classmethod
     def from_pretrained_text(cls, config: ModelConfig, encoder_dir: str) -> "SelfMM":

@@ -1,15 +1,77 @@
-"""The default model builder's pure parts: RAVDESS labels and the selection score (no data needed)."""
+"""The default model builder's pure parts: corpus labels, selection scores, the combination probe (no data)."""
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from scripts.build_default_model import AUDIO_GATE, ravdess_label, text_with_audio_gate
+from scripts.build_default_model import (AUDIO_GATE, combination_scores, emotion_of, face_samples, per_source,
+                                         stratified, text_with_audio_gate)
+from selfmm import corpora
+from selfmm.metrics import valence_sign_accuracy
 
 
-def test_ravdess_label_reads_valence_and_scales_normal_intensity():
-    assert ravdess_label("03-01-03-02-01-01-07.flac") == (2.5, 3, 1, 7)  # happy, strong, actor 7
-    assert ravdess_label("03-01-05-01-02-02-21.flac") == (round(-2.5 * 2 / 3, 3), 5, 2, 21)  # angry, normal
+def test_speech_corpora_read_emotion_speaker_and_valence_from_file_names(tmp_path):
+    (tmp_path / "Actor_07").mkdir()
+    for name in ("03-01-03-02-01-01-07.flac", "03-01-05-01-02-02-07.flac"):
+        (tmp_path / "Actor_07" / name).touch()
+    for name in ("03a01Fa.flac", "16b10Lb.flac"):
+        (tmp_path / name).touch()
+    happy, angry = corpora.ravdess(tmp_path)
+    assert (happy.emotion, happy.speaker, happy.valence, happy.text) == ("happy", "07", 2.5,
+                                                                         "kids are talking by the door")
+    assert (angry.emotion, angry.valence) == ("angry", round(-2.5 * 2 / 3, 3))  # normal intensity: 2/3
+    f, boredom = corpora.emodb(tmp_path)
+    assert (f.emotion, f.speaker, f.valence, f.text) == ("happy", "03", 2.5, "")
+    assert (boredom.emotion, boredom.speaker, boredom.valence) == ("boredom", "16", -1.0)
+    assert emotion_of("ravdess$_$03-01-05-01-02-02-07") == "angry" and emotion_of("emodb$_$16b10Lb") == "boredom"
+    assert emotion_of("fer$_$12_sad") == "sad" and emotion_of("mosi$_$abc_1") == ""
+
+
+def test_valence_sign_accuracy_is_balanced_and_ignores_neutral_and_surprise():
+    emotions = np.array(["happy"] + ["angry"] * 8 + ["neutral", "surprise"])
+    pred = np.array([-1.0] + [-1.0] * 8 + [5.0, -5.0])  # always negative: majority-class accuracy 8/9
+    assert valence_sign_accuracy(pred, emotions) == 0.5
+    assert valence_sign_accuracy(np.array([1.0] + [-1.0] * 8 + [0, 0]), emotions) == 1.0
+
+
+def test_still_faces_become_sequences_of_one_embedding():
+    faces = corpora.Faces(np.zeros((30, 48, 48), np.uint8), np.array(["happy", "sad", "fear"] * 10),
+                          np.array(["Training"] * 30))
+    rows = face_samples(faces, lambda x: np.arange(len(x) * 4, dtype=np.float32).reshape(-1, 4), "fer")
+    lengths = [len(r.vision) for r in rows]
+    assert min(lengths) >= 1 and max(lengths) <= 50 and len(set(lengths)) > 5
+    assert all(np.all(r.vision == r.vision[0]) for r in rows) and rows[1].given == {"V": -2.0}
+    picked = stratified(np.array(["a"] * 90 + ["b"] * 10), 20, seed=0)
+    assert len(picked) == 20 and np.sum(picked >= 90) == 2
+
+
+def test_per_source_selection_weighs_each_source_equally():
+    ids = np.array(["mosi$_$a"] + [f"fer$_${i}_happy" for i in range(9)])
+    labels = np.zeros(10)
+    m = np.r_[1.0, np.zeros(9)]  # MOSI's one row off by 1, nine faces exact
+    assert per_source({"M": m}, labels, ids) == pytest.approx(0.5)  # pooled it would be 0.1
+
+
+def test_combination_probe_measures_m_against_its_channels():
+    n = 8
+    split = SimpleNamespace(
+        ids=np.array(["mosi$_$a"] * n + ["ravdess$_$03-01-03-02-01-01-07"] * n + [f"fer$_${i}_sad" for i in range(n)]),
+        text_ids=np.ones((3 * n, 4), np.int64), text_mask=np.ones((3 * n, 4), np.int64),
+        audio=np.ones((3 * n, 3, 2), np.float32), audio_lengths=np.full(3 * n, 3),
+        vision=np.ones((3 * n, 2, 5), np.float32), vision_lengths=np.full(3 * n, 2))
+
+    def predict(feeds, between: bool):
+        b = len(feeds["text_ids"])
+        t, a, v = np.full(b, 1.0), np.full(b, -2.0), np.full(b, 0.5)
+        return {"M": np.full(b, -0.5 if between else -4.0), "T": t, "A": a, "V": v}
+
+    inside = combination_scores(lambda f: predict(f, True), split, n=100)
+    assert inside["T+A+V"]["between_channels"] == 1.0 and inside["T+A"]["on_scale"] == 1.0
+    assert inside["T+A"]["M_sign_follows_A"] == 1.0 and inside["T+A"]["sign_conflicts"] == 100
+    outside = combination_scores(lambda f: predict(f, False), split, n=100)
+    assert outside["T+V"]["between_channels"] == 0.0 and outside["T+V"]["on_scale"] == 0.0
 
 
 def split(audio_sign_acc: float):

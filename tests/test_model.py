@@ -130,3 +130,52 @@ def test_input_standardisation_is_identity_by_default_and_uses_valid_frames_only
     assert not torch.allclose(model(**b)["M"], before)
     fresh = tiny_model()
     assert torch.equal(fresh.audio_mean, torch.zeros(5)) and torch.equal(fresh.audio_std, torch.ones(5))
+
+
+def demo_model(seed: int = 0, fusion: str = "convex") -> SelfMM:
+    """A tiny model with the demo options and large random weights, so that unbounded outputs would overshoot."""
+    from dataclasses import replace
+
+    torch.manual_seed(seed)
+    model = SelfMM(replace(tiny_model().config, bounded_heads=True, fusion=fusion)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0)
+    return model
+
+
+@pytest.mark.parametrize("fusion", ["convex", "mlp"])
+def test_bounded_heads_stay_on_the_scale(fusion):
+    out = demo_model(fusion=fusion)(**batch(b=64, seed=3))
+    for head in "MTAV":
+        assert out[head].abs().max() <= 3.0
+    assert out["M"].abs().max() > 1.0  # large weights: the bound, not small outputs, keeps them inside
+
+
+def test_convex_fusion_lies_between_the_present_channels():
+    b = batch(b=64, seed=4)
+    g = torch.Generator().manual_seed(5)
+    b["audio_lengths"] *= (torch.rand(64, generator=g) < 0.6).long()  # some rows without voice
+    b["vision_lengths"] *= (torch.rand(64, generator=g) < 0.6).long()  # some without a face
+    out = demo_model()(**b)
+    channels = torch.cat([out["T"], out["A"], out["V"]], dim=1)
+    present = torch.stack([b["text_mask"].sum(1) > 0, b["audio_lengths"] > 0, b["vision_lengths"] > 0], dim=1)
+    low = torch.where(present, channels, torch.full_like(channels, 9)).min(1).values
+    high = torch.where(present, channels, torch.full_like(channels, -9)).max(1).values
+    m = out["M"].squeeze(1)
+    assert torch.all(m >= low - 1e-5) and torch.all(m <= high + 1e-5)
+    only_text = present[:, 0] & ~present[:, 1] & ~present[:, 2]
+    assert only_text.any() and torch.allclose(m[only_text], out["T"].squeeze(1)[only_text], atol=1e-5)
+
+
+def test_encoding_only_the_rows_with_text_changes_nothing():
+    """Face- and voice-only rows skip the text encoder; the outputs equal a batch where every row is encoded."""
+    model = tiny_model()
+    b = batch(b=6, seed=6)
+    b["text_mask"][[1, 4]] = 0
+    b["text_ids"][[1, 4]] = 0
+    mixed = model(**b)
+    for i in range(6):  # one row at a time: all present or all absent, the encoder's full-batch path
+        one = model(**{k: v[i:i + 1] for k, v in b.items()})
+        for head in "MTAV":
+            assert torch.allclose(mixed[head][i], one[head][0], atol=1e-5)

@@ -24,6 +24,8 @@ from .spec import Extracted, FeatureSpec
 
 AUDIO_FEATURES = ("selfmm-audio", "whisper-encoder")  # spec names of the audio extractors
 DEFAULT_AUDIO = "selfmm-audio"
+VISION_FEATURES = ("selfmm-face", "face-cnn")  # spec names of the face extractors
+DEFAULT_VISION = "selfmm-face"
 
 
 def audio_extractor(name: str = DEFAULT_AUDIO, whisper=None):
@@ -38,6 +40,22 @@ def audio_extractor(name: str = DEFAULT_AUDIO, whisper=None):
 
         return WhisperAudioExtractor(whisper)
     raise ValueError(f"unknown audio features {name!r}; this version extracts {', '.join(AUDIO_FEATURES)}")
+
+
+def vision_extractor(name: str = DEFAULT_VISION, model: str | Path | None = None):
+    """The face extractor whose spec is called `name`. model: the ONNX file of a learned embedding (face-cnn),
+    which ships inside the model artifact that was trained on it."""
+    if name == "selfmm-face":
+        from .vision import FaceExtractor
+
+        return FaceExtractor()
+    if name == "face-cnn":
+        from .face_embedding import FaceEmbeddingExtractor
+
+        if model is None:
+            raise ValueError("face-cnn features need the embedding's ONNX file (vision_model=...)")
+        return FaceEmbeddingExtractor(model)
+    raise ValueError(f"unknown face features {name!r}; this version extracts {', '.join(VISION_FEATURES)}")
 
 
 @dataclass
@@ -61,12 +79,12 @@ class FeaturePipeline:
 
     def __init__(self, asr_model: str | None = None, tokenizer_json: str | Path | None = None,
                  max_length: int | None = None, use_asr: bool = True, vision: bool = True,
-                 parallel: bool = True, audio: str = DEFAULT_AUDIO):
+                 parallel: bool = True, audio: str = DEFAULT_AUDIO, vision_features: str = DEFAULT_VISION,
+                 vision_model: str | Path | None = None):
         from .text import MAX_LENGTH, TextTokenizer
-        from .vision import FaceExtractor
 
         self.tokenizer = TextTokenizer(tokenizer_json, max_length or MAX_LENGTH)
-        self.face = FaceExtractor() if vision else None
+        self.face = vision_extractor(vision_features, vision_model) if vision else None
         self.asr_model = asr_model
         self._transcriber = None
         if use_asr:

@@ -6,8 +6,10 @@ distance between the outer eye corners, then distances and heights are read off 
 are also mirror-invariant (left and right enter only as their mean and the absolute asymmetry, yaw and roll
 as magnitudes), so a mirrored webcam image gives the same numbers as the camera's.
 
-With several faces the largest is followed. Frames without a face are skipped (and counted), as MMSA-FET's
-MediaPipe extractor does; a clip with no face at all is reported missing.
+Faces are found by face_finder.FaceFinder: FaceMesh with tracking on the whole frame, and, where that finds
+none (a face too small for FaceMesh's own detector), MediaPipe's full-range detector and FaceMesh on a crop
+around its detection. With several faces the largest is followed. Frames without a face are skipped (and
+counted), as MMSA-FET's MediaPipe extractor does; a clip with no face at all is reported missing.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import threading
 
 import numpy as np
 
+from .face_finder import FaceFinder
 from .spec import Extracted, FeatureSpec
 
 FPS = 10.0
@@ -99,20 +102,23 @@ def landmarks_to_features(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, f
     return feats, p[NOSE_TIP, :2], scale
 
 
+def frame_index(n_frames: int, fps: float, target_fps: float) -> np.ndarray:
+    """Indices of the frames to read for `target_fps` from `n_frames` at `fps` (all of them at the same rate)."""
+    index = np.arange(n_frames)
+    if abs(fps - target_fps) > 1e-6:  # resample by picking frames
+        index = np.floor(np.arange(0, n_frames / fps, 1 / target_fps) * fps + 1e-6).astype(int)
+        index = index[index < n_frames]
+    return index
+
+
 class FaceExtractor:
     """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', 17) float32 at 10 fps, or None + reason)."""
 
     def __init__(self, fps: float = FPS, max_num_faces: int = 2, min_detection_confidence: float = 0.5,
                  min_tracking_confidence: float = 0.5):
-        import mediapipe as mp
-
-        self._mp = mp
         self.fps = fps
-        self.options = dict(static_image_mode=False, max_num_faces=max_num_faces, refine_landmarks=True,
-                            min_detection_confidence=min_detection_confidence,
-                            min_tracking_confidence=min_tracking_confidence)
-        self._lock = threading.Lock()  # one MediaPipe graph, one clip at a time
-        self._graph = None
+        self.finder = FaceFinder(max_num_faces, min_detection_confidence, min_tracking_confidence)
+        self._lock = threading.Lock()  # one clip at a time: the finder's tracking follows one clip
         self.spec = FeatureSpec(
             name="selfmm-face", version="1", modality="vision", fps=fps, dim=len(COLUMNS), columns=COLUMNS,
             params={"landmarks": "mediapipe-facemesh-478", "refine_landmarks": True, "max_num_faces":
@@ -120,48 +126,30 @@ class FaceExtractor:
                     "min_tracking_confidence": min_tracking_confidence, "follow": "largest face",
                     "no_face_frames": "skipped", "scale": "outer eye-corner distance"})
 
-    def _mesh(self):
-        """The graph, restarted so that tracking starts clean on every clip (3 ms, against ~60 ms for a
-        new graph and its first frame)."""
-        if self._graph is None:
-            self._graph = self._mp.solutions.face_mesh.FaceMesh(**self.options)
-        else:
-            self._graph.reset()
-        return self._graph
-
     def close(self) -> None:
-        if self._graph is not None:
-            self._graph.close()
-            self._graph = None
+        self.finder.close()
 
     def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
         if frames is None or len(frames) == 0:
             return Extracted(None, "no video track")
         fps = fps or self.fps
-        index = np.arange(len(frames))
-        if abs(fps - self.fps) > 1e-6:  # resample to the extractor's rate by picking frames
-            index = np.floor(np.arange(0, len(frames) / fps, 1 / self.fps) * fps + 1e-6).astype(int)
-            index = index[index < len(frames)]
+        index = frame_index(len(frames), fps, self.fps)
         rows, noses, scales, times = [], [], [], []
         with self._lock:
-            mesh = self._mesh()
+            self.finder.reset()  # tracking starts clean on every clip
             for i in index:
-                frame = np.ascontiguousarray(frames[i])
-                h, w = frame.shape[:2]
-                result = mesh.process(frame)
-                if not result.multi_face_landmarks:
+                points = self.finder.find(frames[i])
+                if points is None:
                     continue
-                faces = [np.array([(m.x * w, m.y * h, m.z * w) for m in f.landmark])
-                         for f in result.multi_face_landmarks]
-                areas = [np.ptp(f[:, 0]) * np.ptp(f[:, 1]) for f in faces]
-                feats, nose, scale = landmarks_to_features(faces[int(np.argmax(areas))])
+                feats, nose, scale = landmarks_to_features(points)
                 if np.all(np.isfinite(feats)) and scale > 0:
                     rows.append(feats)
                     noses.append(nose)
                     scales.append(scale)
                     times.append(round(float(i / fps), 3))
+            found = self.finder.stats()
         stats = {"frames": int(len(index)), "frames_with_face": len(rows), "frames_skipped": len(index) - len(rows),
-                 "times": times}  # seconds of each kept frame
+                 "times": times, **found}  # times: seconds of each kept frame
         if not rows:
             return Extracted(None, f"no face found in any of {len(index)} frames", stats)
         noses, scales = np.array(noses), np.array(scales)

@@ -1,0 +1,82 @@
+"""Face features from a learned expression embedding: the small CNN of selfmm.face_cnn, run by ONNX Runtime.
+
+Each frame's largest face is found (FaceMesh, or the full-range detector then FaceMesh on its crop), cropped to
+48x48 grey with the eyes level and framed like FER2013's faces (face_finder.crop_face), and the CNN's embedding is
+the frame's feature vector, at 10 frames/s. The CNN file is part of the spec (its SHA-256), so a model trained on
+one embedding refuses another. Training data that are face crops already (FER2013, CK+) go through `embed`
+directly: the same network, without the finder.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .spec import Extracted, FeatureSpec, file_sha256
+
+NAME = "face-cnn"
+FPS = 10.0
+SIZE = 48
+
+
+class FaceEmbeddingExtractor:
+    """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', D) float32 at 10 fps, or None + reason)."""
+
+    def __init__(self, model_path: str | Path, fps: float = FPS, threads: int = 1, finder=None):
+        import onnxruntime as ort
+
+        from .face_finder import FaceFinder
+
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"face embedding model {self.model_path} not found")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        dim = int(self.session.get_outputs()[0].shape[1])
+        self.fps = fps
+        self.finder = finder or FaceFinder()
+        self._lock = threading.Lock()
+        self.spec = FeatureSpec(
+            name=NAME, version="1", modality="vision", fps=fps, dim=dim,
+            params={"file": self.model_path.name, "sha256": file_sha256(self.model_path)[:16],
+                    "crop": f"{SIZE}x{SIZE} grey, eyes level, framed like FER2013", "output": "embedding",
+                    "follow": "largest face", "no_face_frames": "skipped", **self.finder.params})
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 48, 48) grey crops (uint8 or float in [0, 255]) -> (N, D) float32 embeddings."""
+        if len(crops) == 0:
+            return np.zeros((0, self.spec.dim), np.float32)
+        out = [self.session.run(None, {self.input: crops[i:i + 256].astype(np.float32)})[0]
+               for i in range(0, len(crops), 256)]
+        return np.concatenate(out).astype(np.float32)
+
+    def close(self) -> None:
+        self.finder.close()
+
+    def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
+        from .face_finder import crop_face
+        from .vision import frame_index
+
+        if frames is None or len(frames) == 0:
+            return Extracted(None, "no video track")
+        fps = fps or self.fps
+        index = frame_index(len(frames), fps, self.fps)
+        crops, times = [], []
+        with self._lock:
+            self.finder.reset()
+            for i in index:
+                frame = np.ascontiguousarray(frames[i])
+                points = self.finder.find(frame)
+                if points is None:
+                    continue
+                crops.append(crop_face(frame, points, SIZE))
+                times.append(round(float(i / fps), 3))
+        stats = {"frames": int(len(index)), "frames_with_face": len(crops),
+                 "frames_skipped": int(len(index)) - len(crops), "times": times, **self.finder.stats()}
+        if not crops:
+            return Extracted(None, f"no face found in any of {len(index)} frames", stats)
+        return Extracted(self.embed(np.stack(crops)), None, stats)
