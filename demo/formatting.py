@@ -82,6 +82,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
                 mark = "calibrated" if info.get("calibrated") else "uncalibrated"
                 note = f": {info['note']}" if info.get("note") else ""
                 out.append(f"- {h} ({CHANNELS[h]}): {mark}{note}")
+    if isinstance(card.get("fusion"), str):
+        out.append(f"\n**Fusion**: {card['fusion']}.")
     metrics = card.get("metrics") or {}
     if metrics:
         out.append("\n**Held-out metrics**")
