@@ -13,7 +13,7 @@ Stages (each reuses the previous stage's output in --work):
           kept by MOSI dev MAE): the MOSI text alone is small (1,281 transcripts) for the text branch.
           Skipped with --text-pretrain none.
   warmup  off by default (--mosi-warmup EPOCHS): that encoder fine-tuned alone on MOSI train transcripts, the
-          text-only recipe, before Self-MM. Tried and not shipped: docs/default-model.md.
+          text-only recipe, before Self-MM. Tried and not shipped: docs/experiments.md.
   train   Self-MM (selfmm.train, MOSI hyper-parameters, DEMO_OVERRIDES) starting from that encoder; each seed's
           epoch and the seed that ships are picked by --select (default: the mean over the validation sources of
           M's MAE, `per_source`).
@@ -57,7 +57,7 @@ DEMO_OVERRIDES = ["normalize_inputs=true", "a_lstm_hidden=32", "post_audio_dim=3
                   "bounded_heads=true", "fusion=convex"]
 MOSI_MODES = {"train": "train", "dev": "valid", "valid": "valid", "test": "test"}
 VADER_SCALE = 0.75  # VADER's mean ratings on [-4, 4] -> MOSI's [-3, 3]
-MELD_VALENCE = {"positive": 1.5, "neutral": 0.0, "negative": -1.5}  # tried, not used: docs/default-model.md
+MELD_VALENCE = {"positive": 1.5, "neutral": 0.0, "negative": -1.5}  # tried, not used: docs/experiments.md
 PRETRAIN_EPOCHS = 1  # a second epoch raised the MOSI dev MAE (0.786 -> 0.836)
 MOSI_TEXT_EPOCHS = 6  # the text-only recipe of issue 6's floor: 6 epochs, best by dev MAE
 AUDIO = "whisper-encoder"  # the audio features: Whisper tiny.en's encoder states (docs/default-model.md)
@@ -623,7 +623,7 @@ def main() -> None:
     p.add_argument("--quantize", choices=["none", "int8"], default="int8")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="stage train: more selfmm.train options after the builder's own, e.g. early_stop=15 ema_decay=0.98 "
-                        "(tried, not shipped: docs/default-model.md)")
+                        "(tried, not shipped: docs/experiments.md)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     corpus = args.work / "corpus.pkl"

@@ -9,7 +9,7 @@ clip's own frames (50 a second) are pooled to their mean and standard deviation 
 logistic regression on them predicts the valence sign of non-neutral clips: trained on actors 1-16, scored on
 actors 17-20 (validation) and 21-24 (test), the default model's split. `scripts.baselines` gives the same probe
 on the 24 columns.
-Why: the audio head's 70 % target sits at the edge of what those columns carry (docs/default-model.md).
+Why: the audio head's 70 % target sits at the edge of what those columns carry (docs/experiments.md).
 """
 from __future__ import annotations
 

@@ -27,18 +27,31 @@ def test_loads_with_the_extractors_the_app_runs(card):
 
     with load_features(MODEL) as features:  # the extractors the app picks for this model
         art = load_model(MODEL, features)
-    assert art.calibrated == {"M": True, "T": True, "A": True, "V": False}
+    assert art.calibrated == {"M": True, "T": True, "A": True, "V": True}
 
 
 def test_card_states_data_licence_and_what_is_uncalibrated(card):
     assert "non-commercial" in card["license"]
     names = " ".join(d["name"] for d in card["training_data"])
-    assert "MOSI" in names and "RAVDESS" in names and "VADER" in names
+    for corpus in ("MOSI", "RAVDESS", "VADER", "EmoDB", "FER2013", "CK+"):
+        assert corpus in names
+    assert all(d.get("licence") for d in card["training_data"])
     assert card["text_encoder"]["intermediate_fine_tuning"]["sentences"] == 23_703
-    assert not card["heads"]["V"]["calibrated"] and "face" in card["heads"]["V"]["note"]
-    held_out = card["metrics"]["onnx_fp32"]
-    assert set(held_out) == {"M_mosi", "T_mosi", "A_ravdess", "M_ravdess"}
+    assert card["heads"]["V"]["calibrated"] and "FER2013" in card["heads"]["V"]["note"]
+    assert card["feature_specs"]["vision"]["name"] == "face-cnn" and (MODEL / "face_cnn.onnx").is_file()
+    shipped = card["metrics"]["onnx_int8" if card["export"]["quantization"] else "onnx_fp32"]
+    assert set(shipped) == {f"{h}_{s}" for h, s in (("M", "mosi"), ("T", "mosi"), ("A", "ravdess"), ("M", "ravdess"),
+                                                    ("A", "emodb"), ("M", "emodb"), ("V", "fer"), ("M", "fer"),
+                                                    ("V", "ckplus"), ("M", "ckplus"))}
     assert card["parity"]["fp32"]["passed"]
+
+
+def test_fused_score_stays_on_its_scale_and_between_its_channels(card):
+    """The card's probe of held-out combinations (no training sample holds two informative channels)."""
+    combos = card["metrics"]["combinations"]
+    assert set(combos) == {"T+A", "T+V", "A+V", "T+A+V"}
+    for figures in combos.values():
+        assert figures["on_scale"] == 1.0 and figures["between_channels"] == 1.0
 
 
 def analyze(*args: str) -> list[dict]:
@@ -64,29 +77,31 @@ def test_example_clips_report_calibration_correctly():
     results = analyze(*map(str, sorted((REPO / "assets" / "examples").glob("*.mp4"))))
     assert len(results) == 3
     for r in results:
-        assert r["uncalibrated"] == ["V"] and r["missing"] == []
-        assert all(r["scores"][h] is not None for h in "MTA")
+        assert r["uncalibrated"] == [] and r["missing"] == []
+        assert all(r["scores"][h] is not None for h in "MTAV")
+        assert min(r["scores"][h] for h in "TAV") - 1e-3 <= r["scores"]["M"] <= max(r["scores"][h] for h in "TAV") + 1e-3
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not on this machine")
 def test_held_out_metrics_recomputed_through_onnx_runtime_equal_the_card(card):
-    """Rebuilds the test split (MOSI test transcripts, RAVDESS actors 21-24) with the project's extractors and
-    scores it with the shipped ONNX file: the figures must be the card's."""
+    """Rebuilds the test split (MOSI test transcripts, RAVDESS actors 21-24, EmoDB speakers 15-16, FER2013
+    PrivateTest, CK+) with the project's extractors and scores it with the shipped ONNX file: the figures must be
+    the card's."""
     from export.evaluate import predict_split
-    from scripts.build_default_model import ACTOR_SPLIT, held_out_metrics, mosi_samples, ravdess_samples
-    from selfmm.data import build_split
+    from scripts.build_default_model import corpus_samples, held_out_metrics, samples_split
+    from selfmm.features.face_embedding import FaceEmbeddingExtractor
     from selfmm.features.pipeline import audio_extractor
     from selfmm.features.text import TextTokenizer
 
     voice = audio_extractor(card["feature_specs"]["audio"]["name"])
-    samples = mosi_samples(DATA)["test"] + ravdess_samples(DATA, ACTOR_SPLIT["test"], voice)["test"]
-    ids, mask = TextTokenizer(MODEL / "tokenizer.json").encode_batch([s.text for s in samples])
-    split = build_split([s.id for s in samples], [s.text for s in samples], ids, mask, [s.audio for s in samples],
-                        [None] * len(samples), [s.label for s in samples],
-                        (card["corpus"]["audio_padded_length"], card["feature_dims"]["audio"]),
-                        (1, card["feature_dims"]["vision"]))
+    faces = FaceEmbeddingExtractor(MODEL / "face_cnn.onnx")
+    rows = corpus_samples(DATA, voice, faces, splits=("test",))["test"]
+    split = samples_split(rows, TextTokenizer(MODEL / "tokenizer.json"),
+                          (card["corpus"]["audio_padded_length"], card["feature_dims"]["audio"]),
+                          (max(len(x.vision) for x in rows if x.vision is not None), card["feature_dims"]["vision"]))
     got = held_out_metrics(predict_split(MODEL / "model.onnx", split), split.ids, split.labels)
-    for group, figures in card["metrics"]["onnx_fp32"].items():
+    shipped = card["metrics"]["onnx_int8" if card["export"]["quantization"] else "onnx_fp32"]
+    for group, figures in shipped.items():
         for k, v in figures.items():
             assert got[group][k] == pytest.approx(v, abs=1e-3), (group, k)
