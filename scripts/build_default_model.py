@@ -581,16 +581,26 @@ def int8_holds(metrics: dict) -> bool:
 
 def export(checkpoint: Path, corpus: Path, out: Path, try_int8: bool, extra: dict,
            extractor_files: list[Path] | None = None) -> None:
-    """Export with held-out metrics per head and data source computed through ONNX Runtime; int8 if it holds."""
+    """Export with held-out metrics per head and data source computed through ONNX Runtime; int8 if it holds.
+    The int8 trial goes to a temporary folder, so that `out` (tracked by git) is written once and the card's
+    commit is read from a clean tree."""
+    import shutil
+    import tempfile
+
     from export.build import export_artifact
 
-    card = export_artifact(checkpoint, out, "int8" if try_int8 else None, corpus, extra, metrics_fn=held_out_metrics,
-                           extractor_files=extractor_files)
-    if try_int8 and not int8_holds(card["metrics"]):
-        print(f"int8 moves a held-out MAE by more than {INT8_MAE_TOLERANCE}: shipping fp32", file=sys.stderr)
-        extra = {**extra, "notes": {"int8_rejected": {k: card["metrics"][k] for k in ("onnx_fp32", "onnx_int8")}}}
-        card = export_artifact(checkpoint, out, None, corpus, extra, metrics_fn=held_out_metrics,
-                               extractor_files=extractor_files)
+    kw = dict(metrics_fn=held_out_metrics, extractor_files=extractor_files)
+    if try_int8:
+        trial = Path(tempfile.mkdtemp(prefix="int8-trial-")) / "model"
+        card = export_artifact(checkpoint, trial, "int8", corpus, extra, **kw)
+        if int8_holds(card["metrics"]):
+            export_artifact(checkpoint, out, "int8", corpus, extra, **kw)
+        else:
+            print(f"int8 moves a held-out MAE by more than {INT8_MAE_TOLERANCE}: shipping fp32", file=sys.stderr)
+            extra = {**extra, "notes": {"int8_rejected": {k: card["metrics"][k] for k in ("onnx_fp32", "onnx_int8")}}}
+        shutil.rmtree(trial.parent, ignore_errors=True)
+    if not try_int8 or "notes" in extra:
+        card = export_artifact(checkpoint, out, None, corpus, extra, **kw)
     print(json.dumps(card["metrics"], indent=1))
 
 
