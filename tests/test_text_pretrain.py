@@ -105,7 +105,7 @@ def test_card_names_the_encoder_and_its_pretraining_data(tmp_path):
     extra = card_extra(corpus, tmp_path / "pretrain.json")
     assert extra["text_encoder"]["name"] == "all-MiniLM-L6-v2 + VADER"
     assert extra["text_encoder"]["intermediate_fine_tuning"]["history"] == report["history"]
-    assert [d["name"].split()[0] for d in extra["training_data"]] == ["VADER", "CMU-MOSI", "RAVDESS"]
+    assert [d["name"].split()[0] for d in extra["training_data"]] == ["VADER", "CMU-MOSI", "RAVDESS", "EmoDB"]
     assert "VADER" in extra["description"] and "non-commercial" in extra["license"]
     warm = {"data": "CMU-MOSI train transcripts", "epochs": 6, "best_epoch": 6,
             "history": [{"epoch": 1, "train_l1": 0.73, "valid_mae": 0.74}]}
