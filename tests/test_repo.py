@@ -25,3 +25,21 @@ def test_app_and_features_do_not_import_torch():
 def test_training_code_does_not_import_gradio():
     for path in list((ROOT / "selfmm").rglob("*.py")) + list((ROOT / "export").rglob("*.py")):
         assert not re.search(r"^\s*(import|from)\s+gradio\b", path.read_text(), re.M), path
+
+
+def test_space_upload_is_accepted_by_the_hub():
+    """What scripts/deploy_space.py uploads: no file over 10 MB outside LFS, the front matter the Space reads,
+    the gradio version it installs equal to the one the app is tested with."""
+    from scripts.deploy_space import MAX_PLAIN_BYTES, front_matter, gitattributes, is_lfs, plan
+
+    p = plan(ROOT)
+    assert p.problems == []
+    big = [f for f in p.files if (ROOT / f).stat().st_size > MAX_PLAIN_BYTES]
+    assert "assets/model/model.onnx" in big and all(is_lfs(f) for f in big)
+    assert "filter=lfs" in gitattributes() and not any(f.startswith("tests/") for f in p.files)
+    meta = front_matter((ROOT / "README.md").read_text())
+    assert meta["colorFrom"] in {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+    assert meta["colorTo"] in {"red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray"}
+    assert (ROOT / meta["app_file"]).is_file() and meta["python_version"].startswith("3.")
+    packages = (ROOT / "packages.txt").read_text().split()
+    assert {"ffmpeg", "libgl1"} <= set(packages)
