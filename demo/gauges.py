@@ -57,12 +57,13 @@ def gauge(head: str, score: float | None, state: str = "ok", note: str = "") -> 
     return _layout(fig)
 
 
-def timeline(segments: list[dict]) -> go.Figure | None:
-    """M/T/A/V per sentence over time (one point at each segment's middle); None for fewer than two segments."""
+def timeline(segments: list[dict], title: str = "Per sentence", at_end: bool = False) -> go.Figure | None:
+    """M/T/A/V per sentence over time (one point at each segment's middle, or its end: live windows); None for
+    fewer than two segments."""
     if len(segments) < 2:
         return None
     fig = go.Figure()
-    x = [(s["start"] + s["end"]) / 2 for s in segments]
+    x = [s["end"] if at_end else (s["start"] + s["end"]) / 2 for s in segments]
     texts = [s["text"] for s in segments]
     for head in "MTAV":
         ys = [s["scores"].get(head) for s in segments]
@@ -74,5 +75,5 @@ def timeline(segments: list[dict]) -> go.Figure | None:
     fig.add_hrect(y0=-NEUTRAL, y1=NEUTRAL, fillcolor="#e8e8e8", opacity=0.5, line_width=0)
     fig.update_yaxes(range=[SCALE[0] - 0.1, SCALE[1] + 0.1], title="score", zeroline=True)
     fig.update_xaxes(title="time (s)")
-    fig.update_layout(title="Per sentence", legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(title=title, legend=dict(orientation="h", y=-0.25))
     return _layout(fig, height=320)

@@ -171,11 +171,12 @@ class Analyzer:
 
     # -- analysis --------------------------------------------------------------------------------------------
     def analyze(self, media: Any = None, text: str | None = None, progress: Progress | None = None,
-                name: str | None = None) -> Result:
+                name: str | None = None, face: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
         """Analyse a media path, a `(rate, samples)` tuple from a microphone, and/or typed text.
 
-        Typed text, when given with media, is used instead of the speech transcript. Raises InputError with
-        a clear message for an input that cannot be analysed."""
+        Typed text, when given with media, is used instead of the speech transcript. `face`: the face features
+        of a microphone recording, computed while it was made (live mode), as (rows (n, D), times (n,) in s).
+        Raises InputError with a clear message for an input that cannot be analysed."""
         from demo import features as F
 
         report = progress or (lambda frac, desc: None)
@@ -194,6 +195,8 @@ class Analyzer:
         t_check = time.perf_counter() - t
         report(0.15, "Transcribing speech, reading the voice and the face")
         clip = self._extract(src, typed, report)
+        if face is not None and src is not None:
+            clip = with_face(clip, *face)
         if src is not None:
             check_duration(clip.duration, self.limits)  # also when the header did not say
         timings = {"check": t_check, **{k: v for k, v in clip.timings.items() if k != "total"}}
@@ -228,24 +231,15 @@ class Analyzer:
         else:
             segments_in = []
 
-        # 3. one ONNX call: each unit as used for M (uncalibrated modalities absent) and, when that differs,
-        #    as given (for the uncalibrated heads' own scores; unimodal heads see only their own modality)
+        # 3. one ONNX call for the clip and its sentences
         report(0.85, "Scoring")
         t = time.perf_counter()
-        rows, index = [], []
-        for u in units:
-            used = len(rows)
-            rows.append(u.without(self.ignored_modalities))
-            if self.ignored_modalities & {m for m, ok in u.present().items() if ok}:
-                rows.append(u)
-            index.append((used, len(rows) - 1))
-        out = F.predict(self.artifact, rows)
+        unit_scores = self.score(units, [missing] + [{}] * len(segments_in))
         timings["predict"] = time.perf_counter() - t
 
-        scores = self._scores(out, index[0], whole, missing)
-        segments = [{"start": round(s, 2), "end": round(e, 2), "text": txt,
-                     "scores": self._scores(out, index[k], u, {})}
-                    for k, ((s, e, txt), u) in enumerate(zip(segments_in, units[1:]), start=1)]
+        scores = unit_scores[0]
+        segments = [{"start": round(s, 2), "end": round(e, 2), "text": txt, "scores": sc}
+                    for (s, e, txt), sc in zip(segments_in, unit_scores[1:])]
 
         dis = disagreement(scores, {h: "uncalibrated" for h in self.uncalibrated if h in MODALITY})
         for h in self.uncalibrated:
@@ -259,6 +253,23 @@ class Analyzer:
                       transcript_source={"given": "typed"}.get(clip.transcript_source, clip.transcript_source),
                       segments=segments, timings=timings, model=self.model_name, duration=clip.duration,
                       notes=notes)
+
+    def score(self, units: list[Features], gone: list[dict[str, str]] | None = None) -> list[dict[str, float | None]]:
+        """The four scores of each unit, in one ONNX call: each unit as used for M (uncalibrated modalities
+        absent) and, when that differs, as given (for the uncalibrated heads' own scores; unimodal heads see
+        only their own modality). gone[i]: heads to report as missing for unit i."""
+        from demo import features as F
+
+        rows, index = [], []
+        for u in units:
+            used = len(rows)
+            rows.append(u.without(self.ignored_modalities))
+            if self.ignored_modalities & {m for m, ok in u.present().items() if ok}:
+                rows.append(u)
+            index.append((used, len(rows) - 1))
+        out = F.predict(self.artifact, rows)
+        gone = gone or [{}] * len(units)
+        return [self._scores(out, idx, u, g) for idx, u, g in zip(index, units, gone)]
 
     def _extract(self, src: Any, typed: str, report: Progress):
         """F.extract in a worker, while this thread reports each finished stage (Gradio's progress must be
@@ -328,6 +339,18 @@ class Analyzer:
             v = whole.vision[(vision_times >= start) & (vision_times < end)]
             vision = v if len(v) else None
         return Features(ids, mask, audio, vision)
+
+
+def with_face(clip, rows: np.ndarray, times: np.ndarray):
+    """The clip's features with face rows computed elsewhere (frame by frame, while recording)."""
+    import dataclasses
+
+    missing = {k: v for k, v in clip.missing.items() if k != "vision"}
+    if len(rows) == 0:
+        missing["vision"] = "no face in view while recording"
+    stats = {**clip.stats, "vision": {"times": [float(t) for t in times], "frames_with_face": int(len(rows))}}
+    return dataclasses.replace(clip, vision=np.asarray(rows, np.float32) if len(rows) else None, missing=missing,
+                               stats=stats)
 
 
 CHANNEL_NOUN = {"M": "the fused score", "T": "the words", "A": "the voice", "V": "the face"}

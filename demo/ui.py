@@ -25,6 +25,9 @@ from demo.disagreement import RULE
 from demo.formatting import card_markdown, segments_markdown, status_markdown, timings_markdown
 from demo.gauges import gauge, timeline
 from demo.limits import AUDIO_FORMATS, LIMITS, VIDEO_FORMATS, InputError, human_bytes
+from demo.live import LiveConfig, LiveSession, Update, face_row
+from demo.live import finish as live_finish
+from demo.live import update as live_update
 from demo.pipeline import DEFAULT_MODEL, EXAMPLES, HEADS, Analyzer, Result
 
 log = logging.getLogger("demo")
@@ -150,6 +153,20 @@ def render(res: Result, source: str) -> list:
             timings_markdown(res.timings), res.to_json()]
 
 
+def live_render(u: Update, session: LiveSession) -> list:
+    """The live outputs (status, four gauges, disagreement, transcript, timeline) of one update."""
+    figs = [gauge(h, None, "missing", u.missing.get(h, "missing")) if u.scores.get(h) is None else
+            gauge(h, u.scores[h], "uncalibrated" if h in u.uncalibrated else "ok") for h in HEADS]
+    cfg = session.config
+    status = (f"**Live**: {u.t:.0f} s recorded; the gauges read the last {cfg.window:g} s, about every "
+              f"{cfg.every:g} s (this update took {u.seconds:.2f} s"
+              + (f"; {session.skipped} skipped to keep up" if session.skipped else "") + "). Stop the recording for "
+              "the full analysis.")
+    tl = timeline(list(session.history), title="Live: the last seconds, update by update", at_end=True)
+    return [status, *figs, disagreement_markdown(u.disagreement.level, u.disagreement.summary),
+            u.transcript or "(listening)", gr.Plot(value=tl, visible=tl is not None)]
+
+
 def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
     """The Blocks layout around one loaded analyzer; uploads are deleted `upload_ttl` seconds after arrival."""
     examples = sorted(EXAMPLES.glob("*.mp4")) if EXAMPLES.is_dir() else []
@@ -172,6 +189,38 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
             raise gr.Error(f"The analysis failed: {type(e).__name__}: {message}", duration=None) from None
         return render(res, source)
 
+    live_outputs_n = 8  # status, four gauges, disagreement, transcript, timeline
+
+    def live_start():
+        return LiveSession()
+
+    def live_chunk(chunk, session: LiveSession | None):
+        """A microphone chunk: stored; an update when one is due (else the outputs stay as they are)."""
+        if session is None:
+            session = LiveSession()
+        if chunk is not None:
+            session.add_audio(*chunk)
+        if not session.due():
+            return [gr.skip()] * live_outputs_n + [session]
+        try:
+            return [*live_render(live_update(analyzer, session), session), session]
+        except Exception:  # a failed update must not stop the stream: the next one may succeed
+            log.exception("live update failed")
+            return [gr.skip()] * live_outputs_n + [session]
+
+    def live_frame(frame, session: LiveSession | None):
+        if session is not None and frame is not None:
+            session.add_face(face_row(analyzer, frame))
+
+    def live_stop(session: LiveSession | None, text: str):
+        if session is None or session.seconds == 0:
+            raise gr.Error("Nothing was recorded: allow the microphone, press record, speak, then stop.")
+        try:
+            res = live_finish(analyzer, session, text)
+        except InputError as e:
+            raise gr.Error(str(e), duration=None, title="Cannot analyse this recording") from None
+        return render(res, "the live recording")
+
     # delete_cache: every `frequency` s, Gradio deletes the uploads older than `upload_ttl` s (examples stay)
     with gr.Blocks(title="Self-MM live", delete_cache=(max(1, min(60, upload_ttl // 4)), upload_ttl)) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
@@ -191,6 +240,13 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
                     with gr.Tab("Microphone", id="microphone") as t_mic:
                         audio = local_files_only(gr.Audio(sources=["microphone"], type="numpy",
                                                           label="Microphone", elem_id="microphone"))
+                    with gr.Tab("Live", id="live") as t_live:
+                        gr.Markdown("Press record: the gauges follow the last few seconds while you talk. Start "
+                                    "the webcam too for the face. Stop for the full analysis.")
+                        live_mic = gr.Audio(sources=["microphone"], type="numpy", streaming=True,
+                                            label="Microphone (live)", elem_id="live-mic")
+                        live_cam = gr.Image(sources=["webcam"], type="numpy", streaming=True,
+                                            label="Webcam (live)", elem_id="live-cam", height=240)
                     with gr.Tab("Upload", id="upload") as t_up:
                         upload = path_only(local_files_only(gr.File(
                             label=f"Video or audio file (up to {human_bytes(LIMITS.max_bytes)})",
@@ -230,6 +286,24 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
             t.select(lambda n=name: n, None, tab, queue=False, api_visibility="private")
         button.click(analyze, [tab, video, audio, upload, text],
                      [status, *plots, dis, transcript, tl, seg_table, timings, raw], api_name="analyze")
+        live = gr.State(None)  # one LiveSession per visitor
+        t_live.select(lambda: "live", None, tab, queue=False, api_visibility="private")
+        live_mic.start_recording(live_start, None, live, queue=False, api_name="live_start")
+        live_mic.stream(live_chunk, [live_mic, live], [status, *plots, dis, transcript, tl, live],
+                        stream_every=LiveConfig().every, concurrency_limit=2, concurrency_id="live",
+                        api_name="live_chunk", show_progress="hidden")
+        live_cam.stream(live_frame, [live_cam, live], None, stream_every=LiveConfig().frame_every,
+                        concurrency_limit=2, concurrency_id="live_frame", api_name="live_frame",
+                        show_progress="hidden")
+        # The same handlers as plain endpoints, for scripts (scripts/bench_live.py): gradio_client cannot drive
+        # a stream event (its status "process_streaming" is unknown to it). Same queue, same per-visitor state.
+        push = gr.Button(visible=False)
+        push.click(live_chunk, [live_mic, live], [status, *plots, dis, transcript, tl, live], api_name="live_push",
+                   concurrency_limit=2, concurrency_id="live", show_progress="hidden")
+        push.click(live_frame, [live_cam, live], None, api_name="live_frame_push", concurrency_limit=2,
+                   concurrency_id="live_frame", show_progress="hidden")
+        live_mic.stop_recording(live_stop, [live, text],
+                                [status, *plots, dis, transcript, tl, seg_table, timings, raw], api_name="live_stop")
     return app
 
 
