@@ -84,6 +84,7 @@ class TrainConfig:
     step_remainder: bool = False  # True fixes the reference's dropped end-of-epoch remainder batches
     given_unimodal_labels: bool = False  # use the corpus's unimodal labels where it states them (our extension)
     ema_decay: float = 0.0  # >0: select and keep an exponential moving average of the weights (our extension)
+    bf16: bool = False  # bf16 autocast of the forward passes, for GPUs (our option; the paper trains in float32)
     early_stop: int = 8
     max_epochs: int | None = None
     seed: int = 1111

@@ -205,11 +205,15 @@ def _finite(x: np.ndarray, what: str, counts: dict[str, int]) -> np.ndarray:
     return x
 
 
-def _lengths(d: dict, key: str, frames: np.ndarray) -> np.ndarray:
-    """Per-sample lengths, clipped to the padded length (old MMSA files can exceed it); files without
-    lengths (aligned files) are full length."""
+def _lengths(d: dict, key: str, frames: np.ndarray, text_lengths: np.ndarray) -> np.ndarray:
+    """Per-sample lengths, clipped to the padded length (old MMSA files can exceed it). A file without lengths
+    whose frames are as many as its text tokens is MMSA's aligned layout (one row per word piece): there MMSA
+    (`need_data_aligned`) runs the audio and vision LSTMs over the text length, and so do we. Any other file
+    without lengths is read as full length."""
     n, t = frames.shape[:2]
     if key not in d:
+        if t == d["text_bert"].shape[-1]:
+            return np.clip(text_lengths, 0, t).astype(np.int64)
         return np.full(n, t, dtype=np.int64)
     return np.clip(np.asarray(d[key]).reshape(-1).astype(np.int64), 0, t)
 
@@ -227,6 +231,7 @@ def _split_from_dict(d: dict, name: str = "split", counts: dict[str, int] | None
     audio[audio == -np.inf] = 0.0  # COVAREP writes log(0) = -inf; MMSA sets it to 0 and so do we, silently
     audio = _finite(audio, f"{name}/audio", counts)
     vision = _finite(np.asarray(d["vision"], dtype=np.float32), f"{name}/vision", counts)
+    text_mask = text[:, 1].astype(np.int64)
     labels = np.asarray(d["regression_labels"], dtype=np.float32).reshape(-1)
     if not np.isfinite(labels).all():
         raise ValueError(f"{name}: {int((~np.isfinite(labels)).sum())} labels are NaN/inf")
@@ -234,11 +239,11 @@ def _split_from_dict(d: dict, name: str = "split", counts: dict[str, int] | None
         ids=np.asarray(d["id"]),
         raw_text=np.asarray(d["raw_text"]),
         text_ids=text[:, 0].astype(np.int64),
-        text_mask=text[:, 1].astype(np.int64),
+        text_mask=text_mask,
         audio=audio,
-        audio_lengths=_lengths(d, "audio_lengths", audio),
+        audio_lengths=_lengths(d, "audio_lengths", audio, text_mask.sum(1)),
         vision=vision,
-        vision_lengths=_lengths(d, "vision_lengths", vision),
+        vision_lengths=_lengths(d, "vision_lengths", vision, text_mask.sum(1)),
         labels=labels,
         unimodal_labels={
             m: np.asarray(d[f"regression_labels_{m}"], dtype=np.float32).reshape(-1)
@@ -322,6 +327,8 @@ class SynthShape:
     unimodal: bool = False  # SIMS has human T/A/V labels
 
 
+# Padded lengths of the released unaligned files as stored (MOSI audio 375, vision 500; reference section 1.4).
+# MMSA's config lists MOSI and MOSEI `seq_lens` as [50, 500, 375], but its loader overwrites them from the arrays.
 SYNTH_SHAPES = {
     "mosi": SynthShape(50, 30522, 375, 5, 500, 20, 3.0, 0.2),  # 5 annotators
     "mosei": SynthShape(50, 30522, 500, 74, 500, 35, 3.0, 1 / 3),  # 3 annotators

@@ -5,7 +5,8 @@ Behaviour kept on purpose (see reference section 4):
   then compared in float32, which decides samples that sit exactly on an edge);
 - `np.round` rounds half to even (2.5 -> 2, -0.5 -> -0), which decides Mult_acc_5/7 on labels like 2.5;
 - weighted F1 with the (true, pred) argument order that MMSA uses since April 2021;
-- MOSI/MOSEI values are rounded to 4 decimals, SIMS values are not (MMSA does not round them either).
+- every value is rounded to 4 decimals, as MMSA's current `metricsTop` does for MOSI, MOSEI and SIMS (the
+  authors' Self-MM repository left SIMS values unrounded; MMSA rounds them since January 2022, commit 7ea76ad).
 
 Degenerate inputs, where MMSA would return NaN or crash, give 0.0 so that logs and JSON stay numeric:
 a constant prediction or label vector (Pearson correlation undefined) gives Corr 0.0, and a test set whose
@@ -110,7 +111,7 @@ def sims_metrics(pred, true) -> Metrics:
     p2, t2 = sims_bins(pred, SIMS_BINS_2), sims_bins(true, SIMS_BINS_2)
     p3, t3 = sims_bins(pred, SIMS_BINS_3), sims_bins(true, SIMS_BINS_3)
     p5, t5 = sims_bins(pred, SIMS_BINS_5), sims_bins(true, SIMS_BINS_5)
-    return {
+    out = {
         "Mult_acc_2": float(np.mean(p2 == t2)),
         "Mult_acc_3": float(np.mean(p3 == t3)),
         "Mult_acc_5": float(np.mean(p5 == t5)),
@@ -118,6 +119,7 @@ def sims_metrics(pred, true) -> Metrics:
         "MAE": float(np.mean(np.abs(pred - true))),
         "Corr": _corr(pred, true),
     }
+    return {k: float(np.round(v, 4)) for k, v in out.items()}
 
 
 def metrics_for(dataset: str) -> Callable[..., Metrics]:

@@ -1,6 +1,8 @@
 """Train Self-MM as MMSA's trainer does, one run per seed, and write checkpoints, logs and results.
 
     python -m selfmm.train --dataset mosi --data unaligned_50.pkl --text-encoder DIR --seeds 1111 1112 --out runs/x
+    torchrun --standalone --nproc_per_node N -m selfmm.train ...   (N processes, the same training: see
+                                                                    selfmm/distributed.py)
 
 Per epoch: every batch is a forward pass, the weighted L1 loss of the four heads with the ULGM's labels, a
 backward pass (gradients summed), the ULGM update and, every 4th batch, an Adam step. After the epoch the
@@ -14,6 +16,7 @@ still uses the live weights.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import shutil
@@ -26,14 +29,18 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.distributed.elastic.multiprocessing.errors import record
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from selfmm import distributed
 from selfmm.config import ModelConfig, TrainConfig, dataset_configs, DATASETS
-from selfmm.data import FeatureFile, Split, load_feature_file, make_loader, trim_batch
+from selfmm.data import FeatureFile, MMSADataset, Split, load_feature_file, make_loader, trim_batch
+from selfmm.distributed import SINGLE, Context
 from selfmm.features.spec import file_sha256
 from selfmm.metrics import metrics_for
 from selfmm.model import SelfMM, load_text_encoder_config
-from selfmm.ulgm import ULGM
+from selfmm.ulgm import ALL, ULGM
 
 CHECKPOINT_FORMAT = 1
 # A selection score of the validation split from (outputs per head, labels, ids); lower is better.
@@ -41,8 +48,9 @@ Score = Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], float]
 
 
 def mae_of_m(outputs: dict[str, np.ndarray], labels: np.ndarray, ids: np.ndarray) -> float:
-    """MMSA's selection score: the validation MAE of the fused head M."""
-    return float(np.mean(np.abs(outputs["M"] - labels)))
+    """MMSA's selection score: the validation MAE of the fused head M, rounded to 4 decimals as MMSA rounds
+    its validation loss before comparing it (`round(eval_loss, 4)`): a gain under 5e-5 does not count."""
+    return round(float(np.mean(np.abs(outputs["M"] - labels))), 4)
 
 
 def set_seed(seed: int) -> None:
@@ -78,15 +86,22 @@ def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[s
     return {k: v.to(device) for k, v in trim_batch(batch).items()}
 
 
+def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast where asked (meant for GPUs), nothing otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
 @torch.no_grad()
-def predict(model: SelfMM, loader, device: torch.device) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def predict(model: SelfMM, loader, device: torch.device, bf16: bool = False
+            ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     model.eval()
     outs: dict[str, list[np.ndarray]] = {h: [] for h in "MTAV"}
     labels = []
     for batch in loader:
-        out = model(**model_inputs(batch, device))
+        with autocast(device, bf16):
+            out = model(**model_inputs(batch, device))
         for h in outs:
-            outs[h].append(out[h].view(-1).cpu().numpy())
+            outs[h].append(out[h].view(-1).float().cpu().numpy())
         labels.append(batch["labels"].view(-1).numpy())
     return {h: np.concatenate(v) for h, v in outs.items()}, np.concatenate(labels)
 
@@ -102,25 +117,33 @@ class RunResult:
 
 
 class Trainer:
-    """One seed's run. Kept as a small class so tests can drive single epochs."""
+    """One seed's run. Kept as a small class so tests can drive single epochs. With a distributed `ctx` this
+    process trains its slice of every global batch (selfmm/distributed.py); all ranks hold the same ULGM."""
 
     def __init__(self, model: SelfMM, cfg: TrainConfig, data: FeatureFile, device: torch.device | None = None,
-                 score: Score = mae_of_m):
-        self.model, self.cfg, self.data, self.score = model, cfg, data, score
+                 score: Score = mae_of_m, ctx: Context = SINGLE):
+        self.model, self.cfg, self.data, self.score, self.ctx = model, cfg, data, score, ctx
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if ctx.distributed:
+            distributed.per_rank_batch(cfg.batch_size, ctx.world)  # refuses a batch the ranks cannot share
+        if cfg.bf16 and self.device.type != "cuda":
+            raise ValueError(f"bf16 autocast is for GPUs; this run is on {self.device} (drop --bf16): PyTorch's "
+                             "CPU LSTM has no bf16 kernel on most CPUs")
         train = data.splits["train"]
         if model.config.normalize_inputs:
             for m in ("audio", "vision"):
                 model.set_input_stats(m, torch.from_numpy(getattr(train, m)), torch.from_numpy(getattr(train, f"{m}_lengths")))
         self.model.to(self.device)
+        distributed.broadcast_state(self.model, ctx)
         self.optimizer = torch.optim.Adam(param_groups(model, cfg))
-        dims = {"fusion": model.config.post_fusion_dim, "text": model.config.post_text_dim,
-                "audio": model.config.post_audio_dim, "vision": model.config.post_video_dim}
+        self.dims = dims = {"fusion": model.config.post_fusion_dim, "text": model.config.post_text_dim,
+                            "audio": model.config.post_audio_dim, "vision": model.config.post_video_dim}
         given = ({m: torch.from_numpy(train.unimodal_labels[k]) for k, m in (("T", "text"), ("A", "audio"), ("V", "vision"))
                   if k in train.unimodal_labels} if cfg.given_unimodal_labels else None)
         self.ulgm = ULGM(torch.from_numpy(train.labels), dims, cfg.H, cfg.exclude_zero, presence(train),
                          given).to(self.device)
-        self.train_loader = make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed)
+        self.train_loader = (distributed.ShardedLoader(train, cfg.batch_size, cfg.seed, ctx) if ctx.distributed
+                             else make_loader(train, cfg.batch_size, shuffle=True, seed=cfg.seed))
         self.metric_fn = metrics_for(cfg.dataset)
         self.optimizer_steps = 0
         self.ema = (torch.optim.swa_utils.AveragedModel(
@@ -139,32 +162,66 @@ class Trainer:
         n_batches = len(self.train_loader)
         sums = {h: 0.0 for h in "MTAV"}
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
-        for i, batch in enumerate(bar):
+        for i, item in enumerate(bar):
             if i % self.cfg.update_every == 0:
                 self.optimizer.zero_grad()
-            idx = batch["index"].to(self.device)
-            out = self.model(**model_inputs(batch, self.device))
-            loss, parts = self.ulgm.loss(out, idx)
-            loss.backward()
-            self.ulgm.step({"fusion": out["Feature_f"], "text": out["Feature_t"], "audio": out["Feature_a"],
-                            "vision": out["Feature_v"]}, idx, epoch)
+            features, idx, parts = self.train_batch(*item) if self.ctx.distributed else self.train_batch(item)
+            self.ulgm.step(features, idx, epoch)
             group_done = (i + 1) % self.cfg.update_every == 0
             if group_done or (self.cfg.step_remainder and i == n_batches - 1):
+                distributed.all_reduce_gradients(list(self.model.parameters()), self.ctx)
                 self.optimizer.step()
                 self.optimizer_steps += 1
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
             for h in sums:
                 sums[h] += parts[h]
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{sum(parts.values()):.3f}")
+        sums = distributed.sum_over_ranks(sums, self.ctx, self.device)  # each rank's share of every batch mean
         return {f"loss_{h}": v / max(n_batches, 1) for h, v in sums.items()}
+
+    def train_batch(self, batch: dict[str, torch.Tensor] | None, positions: torch.Tensor | None = None,
+                    sizes: list[int] | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, dict[str, float]]:
+        """Forward, loss and backward of this process's part of a batch. Returns the ULGM features and split
+        positions of the whole batch (gathered from every rank when distributed) and this rank's loss parts."""
+        if batch is None:  # this rank's slice of a short last batch is empty
+            features = {m: torch.zeros(0, d, device=self.device) for m, d in self.dims.items()}
+            parts = {h: 0.0 for h in "MTAV"}
+        else:
+            idx = batch["index"].to(self.device)
+            with autocast(self.device, self.cfg.bf16):
+                out = self.model(**model_inputs(batch, self.device))
+            loss, parts = self.ulgm.loss(out, idx, sum(sizes) if sizes else None)
+            loss.backward()
+            features = {"fusion": out["Feature_f"], "text": out["Feature_t"], "audio": out["Feature_a"],
+                        "vision": out["Feature_v"]}
+        if not self.ctx.distributed:
+            return features, idx, parts
+        rows = torch.cat([features[m].detach().float() for m in ALL], dim=1)
+        rows = distributed.gather_rows(rows, sizes, self.ctx)
+        return dict(zip(ALL, rows.split([self.dims[m] for m in ALL], dim=1))), positions.to(self.device), parts
 
     def evaluate(self, split: str, score: bool = False) -> dict[str, float]:
         """The metrics of M on `split`; with `score`, also the selection score (key "score")."""
         data = self.data.splits[split]
-        preds, labels = predict(self.eval_model, make_loader(data, self.cfg.batch_size, shuffle=False), self.device)
+        if self.ctx.distributed:
+            preds, labels = self.predict_sharded(data)
+        else:
+            preds, labels = predict(self.eval_model, make_loader(data, self.cfg.batch_size, shuffle=False),
+                                    self.device, self.cfg.bf16)
         metrics = self.metric_fn(preds["M"], labels)
         return {**metrics, "score": self.score(preds, labels, data.ids)} if score else metrics
+
+    def predict_sharded(self, data: Split) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The whole split's outputs, in order, on every rank: each predicts a contiguous block of it."""
+        rows = distributed.slice_of(self.ctx, len(data))
+        local = torch.zeros(0, 4, device=self.device)
+        if rows.stop > rows.start:
+            loader = DataLoader(Subset(MMSADataset(data), range(rows.start, rows.stop)), batch_size=self.cfg.batch_size)
+            preds, _ = predict(self.eval_model, loader, self.device, self.cfg.bf16)
+            local = torch.from_numpy(np.stack([preds[h] for h in "MTAV"], axis=1)).to(self.device)
+        every = distributed.gather_rows(local, distributed.shares(len(data), self.ctx.world), self.ctx).cpu().numpy()
+        return {h: every[:, j] for j, h in enumerate("MTAV")}, data.labels
 
     def fit(self, log: Callable[[dict], None] = lambda r: None, progress: bool = False,
             on_epoch: Callable[[int, ULGM], None] | None = None) -> tuple[int, int, dict[str, float]]:
@@ -280,21 +337,31 @@ def apply_overrides(model_cfg: ModelConfig, cfg: TrainConfig, pairs: list[str]) 
     return model_cfg, cfg
 
 
-def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, score: Score = mae_of_m) -> RunResult:
+def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, score: Score = mae_of_m,
+             ctx: Context = SINGLE, device: torch.device | None = None) -> RunResult:
+    """One seed. Distributed, every rank trains; rank 0 alone writes the log, labels and checkpoint."""
     set_seed(seed)
     text_cfg = load_text_encoder_config(str(args.text_encoder))
     _, audio_dim, vision_dim = data.feature_dims
     model_cfg, cfg = dataset_configs(args.dataset, text_cfg, audio_dim, vision_dim, seed=seed,
                                      max_epochs=args.max_epochs, exclude_zero=args.exclude_zero,
-                                     step_remainder=args.step_remainder, batch_size=args.batch_size)
+                                     step_remainder=args.step_remainder, batch_size=args.batch_size,
+                                     bf16=args.bf16 or None)
     model_cfg, cfg = apply_overrides(model_cfg, cfg, args.set)
     model = SelfMM.from_pretrained_text(model_cfg, str(args.text_encoder))
-    trainer = Trainer(model, cfg, data, torch.device(args.device) if args.device else None, score)
-    out.mkdir(parents=True, exist_ok=True)
+    if device is None and args.device:
+        device = torch.device(args.device)
+    trainer = Trainer(model, cfg, data, device, score, ctx)
+    if ctx.distributed:
+        set_seed(seed + ctx.rank)  # the same initial weights everywhere, then each rank its own dropout masks
     history: dict[int, dict[str, np.ndarray]] = {}
-    log_file = open(out / "log.jsonl", "w")
+    if ctx.main:
+        out.mkdir(parents=True, exist_ok=True)
+    log_file = open(out / "log.jsonl", "w") if ctx.main else None
 
     def log(record: dict) -> None:
+        if log_file is None:
+            return
         log_file.write(json.dumps(record) + "\n")
         log_file.flush()
         v = record["valid"]
@@ -305,20 +372,24 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, 
     def keep_labels(epoch: int, ulgm: ULGM) -> None:
         history[epoch] = {m: y.cpu().numpy().copy() for m, y in ulgm.labels.items()}
 
-    best_epoch, epochs, valid = trainer.fit(log, progress=not args.quiet,
-                                            on_epoch=keep_labels if args.save_labels else None)
-    log_file.close()
+    best_epoch, epochs, valid = trainer.fit(log, progress=not args.quiet and ctx.main,
+                                            on_epoch=keep_labels if args.save_labels and ctx.main else None)
+    if log_file is not None:
+        log_file.close()
     test = trainer.evaluate("test")
-    if args.save_labels:
-        np.savez_compressed(out / "labels.npz", **{f"{m}_epoch{e}": y for e, d in history.items() for m, y in d.items()},
-                            ids=data.splits["train"].ids)
-        plot_labels(history, out / "labels.png")
     ckpt = out / "best.pt"
-    save_checkpoint(ckpt, trainer.model, cfg, data, encoder_dir=args.text_encoder, data_path=args.data,
-                    result={"seed": seed, "best_epoch": best_epoch, "epochs": epochs, "valid": valid, "test": test})
+    if ctx.main:
+        if args.save_labels:
+            np.savez_compressed(out / "labels.npz", **{f"{m}_epoch{e}": y for e, d in history.items()
+                                                       for m, y in d.items()}, ids=data.splits["train"].ids)
+            plot_labels(history, out / "labels.png")
+        save_checkpoint(ckpt, trainer.model, cfg, data, encoder_dir=args.text_encoder, data_path=args.data,
+                        result={"seed": seed, "best_epoch": best_epoch, "epochs": epochs, "valid": valid, "test": test,
+                                "processes": ctx.world})
     return RunResult(seed, best_epoch, epochs, valid, test, ckpt)
 
 
+@record  # under torchrun: the failed rank's traceback in torchrun's summary
 def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
     """The command line; `score` selects the epoch of each seed and the seed that is copied to best.pt."""
     p = argparse.ArgumentParser(prog="python -m selfmm.train", description=__doc__,
@@ -329,7 +400,8 @@ def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[1111, 1112, 1113, 1114, 1115])
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--max-epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None, help="override the dataset's batch size")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="override the dataset's batch size (the global batch: split over the processes)")
     p.add_argument("--exclude-zero", action=argparse.BooleanOptionalAction, default=False,
                    help="leave zero labels out of the positive centre (MMSA v2); default: the published table's")
     p.add_argument("--step-remainder", action="store_true",
@@ -337,13 +409,28 @@ def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
     p.add_argument("--save-labels", action="store_true", help="save generated labels per epoch and plot them")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override a model or training option, e.g. a_lstm_hidden=32 normalize_inputs=true")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="cpu or cuda; under torchrun cuda means cuda:LOCAL_RANK")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (for GPUs; off by default, as the paper)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
 
-    data = load_feature_file(args.data)
-    args.out.mkdir(parents=True, exist_ok=True)
-    runs = [run_seed(args, data, seed, args.out / f"seed-{seed}", score) for seed in args.seeds]
+    ctx, device = distributed.init(args.device)
+    try:
+        data = load_feature_file(args.data)
+        if ctx.main:
+            args.out.mkdir(parents=True, exist_ok=True)
+        runs = [run_seed(args, data, seed, args.out / f"seed-{seed}", score, ctx, device) for seed in args.seeds]
+        if ctx.main:
+            write_results(args, runs)
+        distributed.barrier(ctx)
+    except Exception as exc:
+        distributed.report_failure(ctx, exc)
+        raise
+    finally:
+        distributed.close(ctx)
+
+
+def write_results(args: argparse.Namespace, runs: list[RunResult]) -> None:
     best = min(runs, key=lambda r: r.valid.get("score", float("inf")))  # the best epoch's selection score
     shutil.copy(best.checkpoint, args.out / "best.pt")
     results = {"dataset": args.dataset, "data": str(args.data), "seeds": {r.seed: {"best_epoch": r.best_epoch,

@@ -54,12 +54,18 @@ class ULGM:
         return {m: torch.where(self.fixed[m][idx], 1.0, torch.tanh((self.labels[m][idx] - y_m).abs()))
                 * self.present[m][idx] for m in UNIMODAL}
 
-    def loss(self, outputs: dict[str, Tensor], idx: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """L = mean|M - y_m| + sum_s mean(w_s * |s - y_s|), with this batch's labels before their update."""
+    def loss(self, outputs: dict[str, Tensor], idx: Tensor, batch_size: int | None = None
+             ) -> tuple[Tensor, dict[str, float]]:
+        """L = mean|M - y_m| + sum_s mean(w_s * |s - y_s|), with this batch's labels before their update.
+        `batch_size` (distributed training: the global batch's size) makes each mean this rank's sum over it,
+        so that the losses, and gradients, summed over ranks are the global batch's."""
+        def reduce(x: Tensor) -> Tensor:
+            return x.mean() if batch_size is None else x.sum() / batch_size
+
         weights = self.weights(idx)
-        parts = {"M": (outputs["M"].view(-1) - self.labels["fusion"][idx]).abs().mean()}
+        parts = {"M": reduce((outputs["M"].view(-1) - self.labels["fusion"][idx]).abs())}
         for head, m in (("T", "text"), ("A", "audio"), ("V", "vision")):
-            parts[head] = (weights[m] * (outputs[head].view(-1) - self.labels[m][idx]).abs()).mean()
+            parts[head] = reduce(weights[m] * (outputs[head].view(-1) - self.labels[m][idx]).abs())
         return sum(parts.values()), {k: float(v.detach()) for k, v in parts.items()}
 
     # -- memory updates, in the reference's order: labels (from epoch 2), features, centres ----------------

@@ -96,6 +96,16 @@ def test_lengths_clipped_and_defaulted(tmp_path):
     assert s.vision_lengths.tolist() == [3, 3, 3]
 
 
+def test_aligned_files_run_audio_and_vision_over_the_text_length(tmp_path):
+    """MMSA's aligned files hold one audio / vision row per word piece and no lengths; MMSA's Self-MM
+    (need_data_aligned) reads them up to the text length, not the padded length."""
+    d = mmsa_split(L=5, ta=5, tv=5)
+    d["text_bert"][1, 1, :] = [1, 1, 1, 1, 0]  # a longer sentence: 4 word pieces
+    del d["audio_lengths"], d["vision_lengths"]
+    s = load_feature_file(write(tmp_path, three(d)))["train"]
+    assert s.audio_lengths.tolist() == s.vision_lengths.tolist() == [3, 4, 3]
+
+
 def test_bad_files_are_refused(tmp_path):
     d = mmsa_split()
     del d["text_bert"]

@@ -108,3 +108,10 @@ def test_metrics_for():
     assert metrics_for("SIMS") is sims_metrics
     with pytest.raises(ValueError, match="unknown dataset"):
         metrics_for("iemocap")
+
+
+def test_sims_values_are_rounded_to_4_decimals_like_mmsa():
+    # 3 classes: pred [1 0 2], true [2 0 1] -> 1/3; MAE (0.1 + 0.2 + 0.3) / 3 = 0.2 in float32
+    m = sims_metrics([0.1, -0.5, 0.35], [0.2, -0.3, 0.05])
+    assert m["Mult_acc_3"] == 0.3333 and m["MAE"] == 0.2
+    assert all(v == round(v, 4) for v in m.values())

@@ -180,3 +180,9 @@ def test_a_given_selection_score_picks_the_epoch_and_drives_early_stopping(encod
     t.score = first_epoch_best
     best_epoch, epochs, valid = t.fit()
     assert (best_epoch, epochs, valid["score"]) == (1, 3, 1.0)
+
+
+def test_bf16_is_refused_off_the_gpu(encoder_dir, data_file):
+    """bf16 autocast is a GPU option (no GPU here to test it on); on the CPU it is refused, not slowed down."""
+    with pytest.raises(ValueError, match="bf16 autocast is for GPUs"):
+        make_trainer(encoder_dir, data_file, bf16=True)
