@@ -224,10 +224,19 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
     # delete_cache: every `frequency` s, Gradio deletes the uploads older than `upload_ttl` s (examples stay)
     with gr.Blocks(title="Self-MM live", delete_cache=(max(1, min(60, upload_ttl // 4)), upload_ttl)) as app:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
-        tab = gr.State("webcam")
+        tab = gr.State("live")
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
                 with gr.Tabs():
+                    # Live first: Gradio 6.31 streams a microphone in a tab not shown at load in 0.1 s pieces
+                    # and drops the rest (stream_every is lost), so the streaming inputs must be on the first tab.
+                    with gr.Tab("Live", id="live") as t_live:
+                        gr.Markdown("Press record: the gauges follow the last few seconds while you talk. Press "
+                                    "record on the webcam too for the face. Stop for the full analysis.")
+                        live_mic = gr.Audio(sources=["microphone"], type="numpy", streaming=True,
+                                            label="Microphone (live)", elem_id="live-mic")
+                        live_cam = gr.Image(sources=["webcam"], type="numpy", streaming=True,
+                                            label="Webcam (live)", elem_id="live-cam", height=240)
                     with gr.Tab("Webcam", id="webcam") as t_cam:
                         # include_audio: Gradio drops the sound of webcam videos otherwise. Not mirrored, so the
                         # server need not flip the clip with ffmpeg. "upload" as a second source also keeps
@@ -240,13 +249,6 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
                     with gr.Tab("Microphone", id="microphone") as t_mic:
                         audio = local_files_only(gr.Audio(sources=["microphone"], type="numpy",
                                                           label="Microphone", elem_id="microphone"))
-                    with gr.Tab("Live", id="live") as t_live:
-                        gr.Markdown("Press record: the gauges follow the last few seconds while you talk. Start "
-                                    "the webcam too for the face. Stop for the full analysis.")
-                        live_mic = gr.Audio(sources=["microphone"], type="numpy", streaming=True,
-                                            label="Microphone (live)", elem_id="live-mic")
-                        live_cam = gr.Image(sources=["webcam"], type="numpy", streaming=True,
-                                            label="Webcam (live)", elem_id="live-cam", height=240)
                     with gr.Tab("Upload", id="upload") as t_up:
                         upload = path_only(local_files_only(gr.File(
                             label=f"Video or audio file (up to {human_bytes(LIMITS.max_bytes)})",

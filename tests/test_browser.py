@@ -1,10 +1,12 @@
-"""A real browser records from the webcam, presses Analyze and sees the gauges and the transcript.
+"""A real browser records from the webcam, presses Analyze and sees the gauges and the transcript; in live
+mode it sees the gauges move while it records.
 
 Debian's Chromium, driven by the PyPI `playwright` (never `playwright install`), with a fake camera and
 microphone that play generated media: a face video (the scikit-image astronaut, as y4m) and espeak-ng speech
 (as WAV). The screenshot goes to $SCREENSHOT_DIR (or the test's tmp folder).
 """
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -77,7 +79,8 @@ def test_record_from_webcam_and_analyze(app_url, browser_args, tmp_path):
             page.on("request", lambda r: outside.append(r.url)
                     if not r.url.startswith((app_url, "data:", "blob:")) else None)
             page.goto(app_url)
-            page.get_by_text("Click to Access Webcam").click()
+            page.get_by_role("tab", name="Webcam").click()
+            page.locator("#webcam").get_by_text("Click to Access Webcam").click()
             record = page.locator("#webcam button.capture-button")
             expect(record).to_contain_text("Record", timeout=20_000)
             record.click()
@@ -127,5 +130,40 @@ def test_record_from_microphone_and_analyze(app_url, browser_args):
             expect(page.locator("#status")).to_contain_text("Analysed the microphone recording")
             expect(page.locator("#gauge-V")).to_contain_text("missing")  # no video: the face is missing
             expect(page.locator("#gauge-A")).not_to_contain_text("missing")
+        finally:
+            browser.close()
+
+
+def test_live_gauges_move_while_recording(app_url, browser_args):
+    """The Live tab (the first): webcam and microphone stream; the M gauge must change at least 5 times in
+    10 s of recording, and stopping gives the full analysis of the recording with the face."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=browser_args, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(app_url)
+            cam = page.locator("#live-cam")
+            cam.get_by_text("Click to Access Webcam").click()
+            record = cam.locator("button").filter(has_text="Record")
+            expect(record).to_be_visible(timeout=20_000)
+            record.click()
+            page.locator("#live-mic button.record-button").click()
+            gauge = page.locator("#gauge-M .indicatorlayer")
+            readings, t0 = [], time.monotonic()
+            while time.monotonic() - t0 < 10:
+                text = gauge.inner_text() if gauge.count() else ""
+                if not readings or text != readings[-1]:
+                    readings.append(text)
+                page.wait_for_timeout(100)
+            expect(page.locator("#status")).to_contain_text("Live")
+            page.locator("#live-mic button.stop-button").first.click()
+            expect(page.locator("#status")).to_contain_text("Analysed the live recording", timeout=60_000)
+            changes = len(readings) - 1
+            assert changes >= 5, readings
+            transcript = page.locator("#transcript textarea").input_value().lower()
+            assert "love" in transcript or "movie" in transcript, transcript
+            expect(page.locator("#gauge-V")).not_to_contain_text("missing")  # the streamed face was read
         finally:
             browser.close()
