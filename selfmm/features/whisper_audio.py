@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .asr import DEFAULT_MODEL_NAME
+from .asr import COMPUTE_TYPE, DEFAULT_MODEL_NAME
 from .audio import SAMPLE_RATE, audible_speech
 from .spec import Extracted, FeatureSpec
 
@@ -24,7 +24,6 @@ STATES_PER_SECOND = 50  # one state per two 10 ms log-mel frames
 POOL = 5  # states averaged into one frame: 10 frames a second
 WINDOW = 30 * SAMPLE_RATE  # samples in one Whisper window
 MEL_FRAMES = 3000  # log-mel frames in one window
-COMPUTE_TYPE = "int8"  # as the Transcriber runs it; the states depend on it
 
 
 def load_encoder_model():
@@ -38,7 +37,7 @@ def load_encoder_model():
 
 class WhisperAudioExtractor:
     """extract(waveform, sample_rate) -> Extracted((T, 384) float32 at 10 frames/s, or None + reason).
-    model: a faster_whisper.WhisperModel of the default tiny.en in int8 to share (the Transcriber's), or None to
+    model: a faster_whisper.WhisperModel of the default tiny.en in COMPUTE_TYPE to share (the Transcriber's), or None to
     load one. Another Whisper model would give other features than the spec names."""
 
     def __init__(self, model=None) -> None:
