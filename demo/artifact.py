@@ -17,12 +17,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from selfmm import contract
+from selfmm.contract import HEADS, INPUTS, MODALITIES, TEXT_IDS, TEXT_MASK
 from selfmm.features.spec import file_sha256
 
 FORMAT_VERSIONS = (1,)  # card format versions this loader reads (export.card.FORMAT_VERSION writes)
-INPUTS = ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")
-OUTPUTS = ("M", "T", "A", "V")
-MODALITIES = ("text", "audio", "vision")
 
 
 class ArtifactError(ValueError):
@@ -91,19 +90,19 @@ class Artifact:
                 vision: np.ndarray, vision_lengths: np.ndarray) -> dict[str, np.ndarray]:
         """Batch arrays (see the card's "inputs") -> {"M", "T", "A", "V"}: (B,) float32 each. A frames axis of
         length 0 is padded to one zero frame (its lengths must then be 0)."""
-        feeds = {"text_ids": np.asarray(text_ids, np.int64), "text_mask": np.asarray(text_mask, np.int64),
-                 "audio": np.asarray(audio, np.float32), "audio_lengths": np.asarray(audio_lengths, np.int64).reshape(-1),
-                 "vision": np.asarray(vision, np.float32), "vision_lengths": np.asarray(vision_lengths, np.int64).reshape(-1)}
+        feeds = contract.feeds(text_ids, text_mask, audio, audio_lengths, vision, vision_lengths)
+        for n in contract.LENGTHS.values():
+            feeds[n] = feeds[n].reshape(-1)
         self._check(feeds)
-        B = feeds["text_ids"].shape[0]
+        B = feeds[TEXT_IDS].shape[0]
         if B == 0:
-            return {h: np.zeros(0, np.float32) for h in OUTPUTS}
-        for m in ("audio", "vision"):
+            return {h: np.zeros(0, np.float32) for h in HEADS}
+        for m in contract.LENGTHS:
             if feeds[m].shape[1] == 0:
                 feeds[m] = np.zeros((B, 1, feeds[m].shape[2]), np.float32)
-        if feeds["text_ids"].shape[1] == 0:  # no tokens at all: absent text
-            feeds["text_ids"] = feeds["text_mask"] = np.zeros((B, 1), np.int64)
-        return dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), feeds)))
+        if feeds[TEXT_IDS].shape[1] == 0:  # no tokens at all: absent text
+            feeds[TEXT_IDS] = feeds[TEXT_MASK] = np.zeros((B, 1), np.int64)
+        return dict(zip(HEADS, self.session.run(list(HEADS), feeds)))
 
     def predict_one(self, text_ids: np.ndarray | None, text_mask: np.ndarray | None, audio: np.ndarray | None,
                     vision: np.ndarray | None) -> dict[str, float]:
@@ -124,26 +123,28 @@ class Artifact:
 
     def _check(self, f: dict[str, np.ndarray]) -> None:
         """Shape and range checks with plain messages, instead of an error from inside ONNX Runtime."""
-        want = {"text_ids": 2, "text_mask": 2, "audio": 3, "audio_lengths": 1, "vision": 3, "vision_lengths": 1}
-        for k, nd in want.items():
+        for k, axes in contract.AXES.items():
+            nd = len(axes)
             if f[k].ndim != nd:
                 raise ValueError(f"{k} must have {nd} dimensions, got shape {f[k].shape}")
-        B = f["text_ids"].shape[0]
+        ids, mask = f[TEXT_IDS], f[TEXT_MASK]
+        B = ids.shape[0]
         if any(v.shape[0] != B for v in f.values()):
             raise ValueError(f"batch sizes differ: { {k: v.shape[0] for k, v in f.items()} }")
-        if f["text_ids"].shape != f["text_mask"].shape:
-            raise ValueError(f"text_ids {f['text_ids'].shape} and text_mask {f['text_mask'].shape} differ")
+        if ids.shape != mask.shape:
+            raise ValueError(f"{TEXT_IDS} {ids.shape} and {TEXT_MASK} {mask.shape} differ")
         te = self.card["text_encoder"]
-        if te.get("max_positions") and f["text_ids"].shape[1] > te["max_positions"]:
-            raise ValueError(f"{f['text_ids'].shape[1]} tokens exceed the encoder's {te['max_positions']} positions")
-        if f["text_ids"].size and (f["text_ids"].min() < 0 or (te.get("vocab_size") and f["text_ids"].max() >= te["vocab_size"])):
-            raise ValueError(f"token ids must lie in [0, {te.get('vocab_size')}), got [{f['text_ids'].min()}, {f['text_ids'].max()}]")
+        if te.get("max_positions") and ids.shape[1] > te["max_positions"]:
+            raise ValueError(f"{ids.shape[1]} tokens exceed the encoder's {te['max_positions']} positions")
+        if ids.size and (ids.min() < 0 or (te.get("vocab_size") and ids.max() >= te["vocab_size"])):
+            raise ValueError(f"token ids must lie in [0, {te.get('vocab_size')}), got [{ids.min()}, {ids.max()}]")
         for m, dim in (("audio", self.audio_dim), ("vision", self.vision_dim)):
-            x, n = f[m], f[f"{m}_lengths"]
+            x, n = f[m], f[contract.LENGTHS[m]]
             if x.shape[2] != dim:
                 raise ValueError(f"{m} frames have {x.shape[2]} features, the model takes {dim}")
             if n.size and (n.min() < 0 or n.max() > x.shape[1]):
-                raise ValueError(f"{m}_lengths must lie in [0, {x.shape[1]}] (the frames given), got {n.tolist()}")
+                raise ValueError(f"{contract.LENGTHS[m]} must lie in [0, {x.shape[1]}] (the frames given), "
+                                 f"got {n.tolist()}")
             if not np.isfinite(x).all():
                 raise ValueError(f"{m} frames contain NaN or inf")
 
@@ -186,19 +187,14 @@ def _check_file(d: Path, name: str, sha: str | None, what: str) -> Path:
 def load_artifact(dir: str | Path, specs: Mapping[str, Any] | None = None, threads: int = 2) -> Artifact:
     """Read and verify the artifact in `dir`. `specs`: modality -> FeatureSpec (or its dict) of the extractors
     in use; each one given must equal the model's, else ArtifactError lists the differences. None: no check."""
-    import onnxruntime as ort
-
     d = Path(dir)
     card = _read_card(d)
     model_path = _check_file(d, card["onnx"].get("file", "model.onnx"), card["onnx"].get("sha256"), "model file")
     tok = card["text_encoder"].get("tokenizer") or {}
     _check_file(d, tok.get("file", "tokenizer.json"), tok.get("sha256"), "tokenizer file")
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        session = contract.open_session(model_path, threads, quiet=True)
     except Exception as e:  # onnxruntime raises its own exception types (Fail, InvalidProtobuf, ...)
         raise ArtifactError(f"ONNX Runtime cannot load {model_path}: {str(e).splitlines()[0][:300]}") from None
 
@@ -208,8 +204,8 @@ def load_artifact(dir: str | Path, specs: Mapping[str, Any] | None = None, threa
         raise ArtifactError(f"{d / 'card.json'} differs from the card inside {model_path.name}: the card was edited")
     names = [i.name for i in session.get_inputs()]
     outs = [o.name for o in session.get_outputs()]
-    if names != list(INPUTS) or outs != list(OUTPUTS):
-        raise ArtifactError(f"{model_path} takes {names} and gives {outs}; expected {list(INPUTS)} -> {list(OUTPUTS)}")
+    if names != list(INPUTS) or outs != list(HEADS):
+        raise ArtifactError(f"{model_path} takes {names} and gives {outs}; expected {list(INPUTS)} -> {list(HEADS)}")
     shapes = {i.name: i.shape for i in session.get_inputs()}
     dims = {m: shapes[m][2] for m in ("audio", "vision")}
     if dims != {m: card["feature_dims"][m] for m in dims}:

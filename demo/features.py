@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from demo.limits import InputError
+from selfmm.contract import HEADS
 
 
 def read_card(model_dir: str | os.PathLike) -> dict:
@@ -190,7 +191,7 @@ def predict(artifact, rows: list) -> dict[str, np.ndarray]:
 
     batch = make_batch(rows, artifact.max_length, artifact.audio_dim, artifact.vision_dim)
     out = artifact.predict(**batch)
-    return {h: np.asarray(out[h], np.float32).reshape(-1) for h in "MTAV"}
+    return {h: np.asarray(out[h], np.float32).reshape(-1) for h in HEADS}
 
 
 def _sentence(message: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from demo.disagreement import CHANNELS, polarity
+from selfmm.contract import HEADS
 
 STAGE_NAMES = {"check": "input checks", "decode_audio": "decode audio", "decode_video": "decode video",
                "asr": "speech recognition", "audio": "voice features", "vision": "face features",
@@ -52,7 +53,7 @@ def segments_markdown(segments: list[dict]) -> str:
     for s in segments:
         sc = s["scores"]
         rows.append(f"| {s['start']:.1f}-{s['end']:.1f} s | {s['text']} | " +
-                    " | ".join(fmt_score(sc.get(h)) for h in "MTAV") + " |")
+                    " | ".join(fmt_score(sc.get(h)) for h in HEADS) + " |")
     return "\n".join(rows)
 
 
@@ -76,7 +77,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
     heads = card.get("heads") or {}
     if heads:
         out.append("\n**Heads**")
-        for h in "MTAV":
+        for h in HEADS:
             if h in heads:
                 info = heads[h] if isinstance(heads[h], Mapping) else {}
                 mark = "calibrated" if info.get("calibrated") else "uncalibrated"
@@ -145,13 +146,13 @@ def result_table(res: Mapping[str, Any]) -> str:
         return f"{res['input']}\n  error: {res['error']}"
     missing = res.get("missing_reasons", {})
     lines = [f"{res['input']}  ({res.get('duration', 0):.1f} s, model {res.get('model')})"]
-    for h in "MTAV":
+    for h in HEADS:
         lines.append("  " + score_line(h, res["scores"].get(h), missing, res.get("uncalibrated", [])))
     lines.append(f"  disagreement: {res['disagreement']['summary']}")
     if res.get("transcript"):
         lines.append(f"  transcript: {res['transcript']}")
     for s in res.get("segments", []):
-        sc = " ".join(f"{h} {fmt_score(s['scores'].get(h))}" for h in "MTAV")
+        sc = " ".join(f"{h} {fmt_score(s['scores'].get(h))}" for h in HEADS)
         lines.append(f"    {s['start']:5.1f}-{s['end']:5.1f} s  {sc}  {s['text']}")
     lines.append("  timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in res.get("timings", {}).items()))
     for n in res.get("notes", []):

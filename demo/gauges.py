@@ -8,6 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from demo.disagreement import CHANNELS, NEUTRAL, SCALE
+from selfmm.contract import HEADS
 
 HEAD_TITLES = {"M": "M: fused", "T": "T: text", "A": "A: audio", "V": "V: vision"}
 HEAD_COLORS = {"M": "#4b3fd6", "T": "#1f77b4", "A": "#d62728", "V": "#2ca02c"}
@@ -65,7 +66,7 @@ def timeline(segments: list[dict], title: str = "Per sentence", at_end: bool = F
     fig = go.Figure()
     x = [s["end"] if at_end else (s["start"] + s["end"]) / 2 for s in segments]
     texts = [s["text"] for s in segments]
-    for head in "MTAV":
+    for head in HEADS:
         ys = [s["scores"].get(head) for s in segments]
         if all(y is None for y in ys):
             continue

@@ -26,9 +26,10 @@ import numpy as np
 
 from demo.disagreement import Disagreement, disagreement
 from demo.limits import LIMITS, InputError, Limits, check_duration, check_file, check_text
+from selfmm import contract
+from selfmm.contract import HEADS
 
-HEADS = ("M", "T", "A", "V")
-MODALITY = {"T": "text", "A": "audio", "V": "vision"}
+MODALITY = contract.UNIMODAL  # unimodal head -> its modality
 HEAD_OF = {m: h for h, m in MODALITY.items()}
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
@@ -98,18 +99,17 @@ def make_batch(units: list[Features], text_len: int, audio_dim: int, vision_dim:
     n = len(units)
     ta = max([1] + [len(u.audio) for u in units if u.audio is not None])
     tv = max([1] + [len(u.vision) for u in units if u.vision is not None])
-    b = {"text_ids": np.zeros((n, text_len), np.int64), "text_mask": np.zeros((n, text_len), np.int64),
-         "audio": np.zeros((n, ta, audio_dim), np.float32), "audio_lengths": np.zeros(n, np.int64),
-         "vision": np.zeros((n, tv, vision_dim), np.float32), "vision_lengths": np.zeros(n, np.int64)}
+    b = contract.feeds(np.zeros((n, text_len)), np.zeros((n, text_len)), np.zeros((n, ta, audio_dim)), np.zeros(n),
+                       np.zeros((n, tv, vision_dim)), np.zeros(n))
     for i, u in enumerate(units):
         if u.text_mask is not None and u.text_mask.sum() > 0:
-            b["text_ids"][i, :len(u.text_ids)] = u.text_ids[:text_len]
-            b["text_mask"][i, :len(u.text_mask)] = u.text_mask[:text_len]
-        for m in ("audio", "vision"):
+            b[contract.TEXT_IDS][i, :len(u.text_ids)] = u.text_ids[:text_len]
+            b[contract.TEXT_MASK][i, :len(u.text_mask)] = u.text_mask[:text_len]
+        for m, lengths in contract.LENGTHS.items():
             x = getattr(u, m)
             if x is not None and len(x):
                 b[m][i, :len(x)] = x
-                b[f"{m}_lengths"][i] = len(x)
+                b[lengths][i] = len(x)
     return b
 
 

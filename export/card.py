@@ -11,10 +11,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from selfmm.contract import (AUDIO, AUDIO_LENGTHS, HEAD_MODALITY, HEADS, MODALITIES, TEXT_IDS, TEXT_MASK, VISION,
+                             VISION_LENGTHS)
+
 FORMAT_VERSION = 1
-HEADS = {"M": "fusion", "T": "text", "A": "audio", "V": "vision"}
 TRAINED_ON = {"M": "multimodal", "T": "text", "A": "audio", "V": "vision"}
-MODALITIES = ("text", "audio", "vision")
 LABEL_RANGE = {"mosi": 3.0, "mosei": 3.0, "sims": 1.0}
 
 
@@ -53,7 +54,7 @@ def _heads(given: dict[str, Any], present: dict[str, int] | None = None) -> dict
     its modality was present in the training split (the checkpoint counts it; M needs any), else uncalibrated;
     whether those data were real is the trainer's claim, so the note says where the verdict came from."""
     out = {}
-    for h, modality in HEADS.items():
+    for h, modality in HEAD_MODALITY.items():
         g = given.get(h, {})
         g = {"calibrated": bool(g)} if isinstance(g, bool) else dict(g)
         if "calibrated" not in g:
@@ -105,11 +106,11 @@ def build_card(ckpt: dict[str, Any], *, extra: dict[str, Any], parity: dict[str,
         "dataset": dataset,
         "label_range": [-LABEL_RANGE.get(dataset, 3.0), LABEL_RANGE.get(dataset, 3.0)],
         "text_encoder": text_encoder,
-        "inputs": {"text_ids": "int64 (B, L)", "text_mask": "int64 (B, L)",
-                   "audio": f"float32 (B, Ta, {mc['audio_in']})", "audio_lengths": "int64 (B,)",
-                   "vision": f"float32 (B, Tv, {mc['vision_in']})", "vision_lengths": "int64 (B,)",
+        "inputs": {TEXT_IDS: "int64 (B, L)", TEXT_MASK: "int64 (B, L)",
+                   AUDIO: f"float32 (B, Ta, {mc['audio_in']})", AUDIO_LENGTHS: "int64 (B,)",
+                   VISION: f"float32 (B, Tv, {mc['vision_in']})", VISION_LENGTHS: "int64 (B,)",
                    "absent": "audio/vision length 0; text: all-zero mask"},
-        "outputs": {h: f"float32 (B,): {HEADS[h]} head" for h in HEADS},
+        "outputs": {h: f"float32 (B,): {HEAD_MODALITY[h]} head" for h in HEADS},
         "feature_dims": {"audio": mc["audio_in"], "vision": mc["vision_in"]},
         "feature_specs": specs,
         "feature_spec_hashes": {m: spec_hash(s) for m, s in specs.items()},

@@ -9,15 +9,8 @@ from typing import Any
 
 import numpy as np
 
-OUTPUTS = ("M", "T", "A", "V")
-
-
-def session(path: Path, threads: int = 2):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+from selfmm import contract
+from selfmm.contract import HEADS
 
 
 def clip_inputs(audio_dim: int, vision_dim: int, vocab: int, seconds: float = 5.0, tokens: int = 30,
@@ -26,9 +19,9 @@ def clip_inputs(audio_dim: int, vision_dim: int, vocab: int, seconds: float = 5.
     rng = np.random.default_rng(seed)
     ta, tv = max(int(round(seconds * audio_fps)), 1), max(int(round(seconds * vision_fps)), 1)
     ids = rng.integers(1, vocab, (1, tokens)).astype(np.int64)
-    return {"text_ids": ids, "text_mask": np.ones((1, tokens), np.int64),
-            "audio": rng.normal(0, 1, (1, ta, audio_dim)).astype(np.float32), "audio_lengths": np.array([ta]),
-            "vision": rng.normal(0, 1, (1, tv, vision_dim)).astype(np.float32), "vision_lengths": np.array([tv])}
+    audio = rng.normal(0, 1, (1, ta, audio_dim)).astype(np.float32)
+    vision = rng.normal(0, 1, (1, tv, vision_dim)).astype(np.float32)
+    return contract.feeds(ids, np.ones((1, tokens), np.int64), audio, np.array([ta]), vision, np.array([tv]))
 
 
 def median_ms(fn, runs: int = 50, warmup: int = 5) -> float:
@@ -44,17 +37,17 @@ def median_ms(fn, runs: int = 50, warmup: int = 5) -> float:
 
 def latency_ms(path: Path, feeds: dict[str, np.ndarray], threads: int = 2, runs: int = 50) -> float:
     """Median wall time of one ONNX Runtime call, in ms."""
-    s = session(path, threads)
+    s = contract.open_session(path, threads)
     return median_ms(lambda: s.run(None, feeds), runs)
 
 
 def predict_split(path: Path, split, batch_size: int = 32, threads: int = 2) -> dict[str, np.ndarray]:
     """The four heads over a `selfmm.data.Split` (each batch trimmed to its longest sample)."""
-    s = session(path, threads)
-    outs: dict[str, list[np.ndarray]] = {h: [] for h in OUTPUTS}
+    s = contract.open_session(path, threads)
+    outs: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
     for start in range(0, len(split), batch_size):
         feeds = split.inputs(slice(start, start + batch_size))
-        for h, y in zip(OUTPUTS, s.run(list(OUTPUTS), feeds)):
+        for h, y in zip(HEADS, s.run(list(HEADS), feeds)):
             outs[h].append(y)
     return {h: np.concatenate(v) for h, v in outs.items()}
 

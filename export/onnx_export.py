@@ -12,20 +12,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from selfmm.contract import AXES, HEADS, INPUTS
 from selfmm.model import SelfMM
 
-INPUTS = ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")
-OUTPUTS = ("M", "T", "A", "V")
 OPSET = 17
-DYNAMIC_AXES = {
-    "text_ids": {0: "batch", 1: "text_len"},
-    "text_mask": {0: "batch", 1: "text_len"},
-    "audio": {0: "batch", 1: "audio_frames"},
-    "audio_lengths": {0: "batch"},
-    "vision": {0: "batch", 1: "vision_frames"},
-    "vision_lengths": {0: "batch"},
-    **{h: {0: "batch"} for h in OUTPUTS},
-}
+DYNAMIC_AXES = {**{k: {i: a for i, a in enumerate(AXES[k]) if a} for k in INPUTS},
+                **{h: {0: "batch"} for h in HEADS}}
 
 
 class ExportError(RuntimeError):
@@ -42,7 +34,7 @@ class Heads(nn.Module):
     def forward(self, text_ids: Tensor, text_mask: Tensor, audio: Tensor, audio_lengths: Tensor,
                 vision: Tensor, vision_lengths: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         out = self.model(text_ids, text_mask, audio, audio_lengths, vision, vision_lengths)
-        return tuple(out[h].reshape(-1) for h in OUTPUTS)
+        return tuple(out[h].reshape(-1) for h in HEADS)
 
 
 def example_inputs(model: SelfMM) -> tuple[Tensor, ...]:
@@ -63,7 +55,7 @@ def export_onnx(model: SelfMM, path: Path, opset: int = OPSET) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about Python ints; check_graph and parity are the proof
         torch.onnx.export(wrapper, example_inputs(model), str(path), input_names=list(INPUTS),
-                          output_names=list(OUTPUTS), dynamic_axes=DYNAMIC_AXES, opset_version=opset,
+                          output_names=list(HEADS), dynamic_axes=DYNAMIC_AXES, opset_version=opset,
                           dynamo=False, do_constant_folding=True)
     check_graph(path)
 
@@ -79,8 +71,8 @@ def check_graph(path: Path) -> None:
         raise ExportError(f"{path} stores {len(external)} weights externally (e.g. {external[0]}); expected one file")
     got_in = [i.name for i in m.graph.input]
     got_out = [o.name for o in m.graph.output]
-    if got_in != list(INPUTS) or got_out != list(OUTPUTS):
-        raise ExportError(f"graph inputs {got_in} / outputs {got_out} differ from {INPUTS} / {OUTPUTS}")
+    if got_in != list(INPUTS) or got_out != list(HEADS):
+        raise ExportError(f"graph inputs {got_in} / outputs {got_out} differ from {INPUTS} / {HEADS}")
     for value in list(m.graph.input) + list(m.graph.output):
         dims = value.type.tensor_type.shape.dim
         for axis, name in DYNAMIC_AXES[value.name].items():

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-OUTPUTS = ("M", "T", "A", "V")
+from selfmm import contract
+from selfmm.contract import HEADS, TEXT_IDS
+
 TOLERANCE = 1e-4
 SENTENCES = ["I really love this movie, it's wonderful.", "no", "This was, honestly, the worst two hours of my life "
              "and I want them back.", "ok", "The acting is fine but the plot goes nowhere.",
@@ -34,11 +36,8 @@ def _batch(rng: np.random.Generator, text_lens: list[int], audio_lens: list[int]
     B = len(text_lens)
     mask = (np.arange(L)[None, :] < np.array(text_lens)[:, None]).astype(np.int64)
     ids = rng.integers(1, vocab, (B, L)).astype(np.int64) * mask
-    return {"text_ids": ids, "text_mask": mask,
-            "audio": rng.normal(0, 1, (B, Ta, dims[0])).astype(np.float32),
-            "audio_lengths": np.array(audio_lens, np.int64),
-            "vision": rng.normal(0, 1, (B, Tv, dims[1])).astype(np.float32),
-            "vision_lengths": np.array(vision_lens, np.int64)}
+    return contract.feeds(ids, mask, rng.normal(0, 1, (B, Ta, dims[0])).astype(np.float32), audio_lens,
+                          rng.normal(0, 1, (B, Tv, dims[1])).astype(np.float32), vision_lens)
 
 
 def random_cases(vocab: int, max_positions: int, dims: tuple[int, int], seed: int = 0) -> list[Case]:
@@ -78,7 +77,7 @@ def text_cases(tokenizer_json: str, dims: tuple[int, int], max_length: int, seed
         x = _batch(rng, [len(r) for r in rows], [int(rng.integers(0, 60)) for _ in rows],
                    [int(rng.integers(0, 30)) for _ in rows], L, 60, 30, dims, 2)
         for i, r in enumerate(rows):
-            x["text_ids"][i, :len(r)] = r
+            x[TEXT_IDS][i, :len(r)] = r
         cases.append((f"tokenized sentences B={B}", x))
     return cases
 
@@ -101,7 +100,6 @@ def data_cases(path: str, n: int = 64) -> list[Case]:
 def compare(checkpoint: str, models: dict[str, str], eval_data: str | None = None, tokenizer: str | None = None,
             seed: int = 0, threads: int = 2) -> dict[str, Any]:
     """Max |ONNX - PyTorch| per head over every case, per model file; int8 files also against fp32."""
-    import onnxruntime as ort
     import torch
 
     if "fp32" not in models:
@@ -120,20 +118,18 @@ def compare(checkpoint: str, models: dict[str, str], eval_data: str | None = Non
     if eval_data:
         cases += data_cases(eval_data)
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    sessions = {k: ort.InferenceSession(p, opts, providers=["CPUExecutionProvider"]) for k, p in models.items()}
-    diff = {k: {h: 0.0 for h in OUTPUTS} for k in models}
-    worst = {k: {h: "" for h in OUTPUTS} for k in models}
-    vs_fp32 = {k: {h: 0.0 for h in OUTPUTS} for k in models if k != "fp32"}
-    mean_abs = {k: {h: [] for h in OUTPUTS} for k in models}
+    sessions = {k: contract.open_session(p, threads) for k, p in models.items()}
+    diff = {k: {h: 0.0 for h in HEADS} for k in models}
+    worst = {k: {h: "" for h in HEADS} for k in models}
+    vs_fp32 = {k: {h: 0.0 for h in HEADS} for k in models if k != "fp32"}
+    mean_abs = {k: {h: [] for h in HEADS} for k in models}
     for name, x in cases:
         with torch.no_grad():
             ref = model(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in x.items()})
-        ref = {h: ref[h].reshape(-1).numpy() for h in OUTPUTS}
-        outs = {k: dict(zip(OUTPUTS, s.run(list(OUTPUTS), x))) for k, s in sessions.items()}
+        ref = {h: ref[h].reshape(-1).numpy() for h in HEADS}
+        outs = {k: dict(zip(HEADS, s.run(list(HEADS), x))) for k, s in sessions.items()}
         for k, out in outs.items():
-            for h in OUTPUTS:
+            for h in HEADS:
                 if out[h].shape != ref[h].shape:
                     raise AssertionError(f"{k} {name}: head {h} has shape {out[h].shape}, PyTorch {ref[h].shape}")
                 d = np.abs(out[h].astype(np.float64) - ref[h])
@@ -145,7 +141,7 @@ def compare(checkpoint: str, models: dict[str, str], eval_data: str | None = Non
                     vs_fp32[k][h] = max(vs_fp32[k][h], float(np.abs(out[h] - outs["fp32"][h]).max()))
     report: dict[str, Any] = {
         "tolerance": TOLERANCE, "cases": len(cases), "seed": seed,
-        "batch_sizes": sorted({len(x["audio_lengths"]) for _, x in cases}),
+        "batch_sizes": sorted({len(x[contract.AUDIO_LENGTHS]) for _, x in cases}),
         "inputs": ["random (lengths 0, 1, full; padded lengths 1-120)"] + (["tokenized sentences"] if tokenizer else [])
         + ([f"held-out samples ({Path(eval_data).name})"] if eval_data else []),
     }

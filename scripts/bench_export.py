@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from export.evaluate import clip_inputs, session  # noqa: E402
-from export.onnx_export import OUTPUTS, export_onnx  # noqa: E402
+from export.evaluate import clip_inputs  # noqa: E402
+from export.onnx_export import export_onnx  # noqa: E402
 from export.quantize import quantize_int8  # noqa: E402
+from selfmm.contract import AUDIO, HEADS, TEXT_IDS, VISION, open_session  # noqa: E402
 
 
 def feature_sizes() -> dict[str, float]:
@@ -85,14 +86,14 @@ def main() -> None:
         quantize_int8(fp32, int8)
         tensors = {k: torch.from_numpy(v) for k, v in feeds.items()}
         with torch.inference_mode():
-            ref = {h: model(**tensors)[h].reshape(-1).numpy() for h in OUTPUTS}
+            ref = {h: model(**tensors)[h].reshape(-1).numpy() for h in HEADS}
         calls = {"pytorch eager": lambda: model(**tensors)}
         diffs = {"pytorch eager": 0.0}
         for name, path in (("onnxruntime fp32", fp32), ("onnxruntime int8", int8)):
-            s = session(path, args.threads)
-            out = dict(zip(OUTPUTS, s.run(list(OUTPUTS), feeds)))
-            diffs[name] = max(float(np.abs(out[h] - ref[h]).max()) for h in OUTPUTS)
-            calls[name] = lambda s=s: s.run(list(OUTPUTS), feeds)
+            s = open_session(path, args.threads)
+            out = dict(zip(HEADS, s.run(list(HEADS), feeds)))
+            diffs[name] = max(float(np.abs(out[h] - ref[h]).max()) for h in HEADS)
+            calls[name] = lambda s=s: s.run(list(HEADS), feeds)
         times: dict[str, list[float]] = {k: [] for k in calls}
         load = os.getloadavg()[0]
         with torch.inference_mode():
@@ -108,8 +109,8 @@ def main() -> None:
         files = {"pytorch eager": state_bytes, "onnxruntime fp32": fp32.stat().st_size,
                  "onnxruntime int8": int8.stat().st_size}
 
-    print(f"one 5 s clip: {feeds['text_ids'].shape[1]} tokens, audio {feeds['audio'].shape[1]}x{c.audio_in}, "
-          f"vision {feeds['vision'].shape[1]}x{c.vision_in}; {args.threads} threads, median of {args.runs} runs; "
+    print(f"one 5 s clip: {feeds[TEXT_IDS].shape[1]} tokens, audio {feeds[AUDIO].shape[1]}x{c.audio_in}, "
+          f"vision {feeds[VISION].shape[1]}x{c.vision_in}; {args.threads} threads, median of {args.runs} runs; "
           f"torch {torch.__version__}; load average at start {load:.1f} on {os.cpu_count()} CPUs")
     print(f"{'':18s}{'median ms':>10s}{'speed-up':>10s}{'min ms':>8s}{'size MB':>9s}{'max |diff| vs eager':>21s}")
     for name, ms in rows.items():

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from selfmm import contract
+from selfmm.contract import HEADS
 from selfmm.corpora import VALENCE
 from selfmm.features.pipeline import AUDIO_FEATURES
 
@@ -408,20 +410,21 @@ def combination_scores(predict, split, n: int = 600, seed: int = 0, kinds=tuple(
         if any(len(pools[m]) == 0 for m in have):
             continue
         pick = {m: rng.choice(pools[m], n) for m in "tav"}
-        heads = {h: [] for h in "MTAV"}
+        heads = {h: [] for h in HEADS}
         for i in range(0, n, 64):
             rows = {m: r[i:i + 64] for m, r in pick.items()}
             b = len(rows["t"])
             ta = max(1, int(split.audio_lengths[rows["a"]].max())) if "a" in have else 1
             tv = max(1, int(split.vision_lengths[rows["v"]].max())) if "v" in have else 1
-            feeds = {"text_ids": split.text_ids[rows["t"]] if "t" in have else np.zeros_like(split.text_ids[rows["t"]]),
-                     "text_mask": split.text_mask[rows["t"]] if "t" in have else np.zeros_like(split.text_mask[rows["t"]]),
-                     "audio": split.audio[rows["a"], :ta] if "a" in have else
-                     np.zeros((b, 1, split.audio.shape[2]), np.float32),
-                     "audio_lengths": split.audio_lengths[rows["a"]] if "a" in have else np.zeros(b, np.int64),
-                     "vision": split.vision[rows["v"], :tv] if "v" in have else
-                     np.zeros((b, 1, vision_dim or split.vision.shape[2]), np.float32),
-                     "vision_lengths": split.vision_lengths[rows["v"]] if "v" in have else np.zeros(b, np.int64)}
+            ids, mask = split.text_ids[rows["t"]], split.text_mask[rows["t"]]
+            feeds = contract.feeds(ids if "t" in have else np.zeros_like(ids),
+                                   mask if "t" in have else np.zeros_like(mask),
+                                   split.audio[rows["a"], :ta] if "a" in have else
+                                   np.zeros((b, 1, split.audio.shape[2])),
+                                   split.audio_lengths[rows["a"]] if "a" in have else np.zeros(b),
+                                   split.vision[rows["v"], :tv] if "v" in have else
+                                   np.zeros((b, 1, vision_dim or split.vision.shape[2])),
+                                   split.vision_lengths[rows["v"]] if "v" in have else np.zeros(b))
             for h, y in predict(feeds).items():
                 heads[h].append(np.asarray(y).reshape(-1))
         y = {h: np.concatenate(v) for h, v in heads.items()}
@@ -446,16 +449,14 @@ def torch_predict(model):
     @torch.no_grad()
     def predict(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = model.eval()(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in feeds.items()})
-        return {h: out[h].view(-1).numpy() for h in "MTAV"}
+        return {h: out[h].view(-1).numpy() for h in HEADS}
     return predict
 
 
 def onnx_predict(path: Path):
     """predict(feeds) for combination_scores from an ONNX file."""
-    from export.evaluate import session
-
-    s = session(path)
-    return lambda feeds: dict(zip("MTAV", s.run(list("MTAV"), feeds)))
+    s = contract.open_session(path)
+    return lambda feeds: dict(zip(HEADS, s.run(list(HEADS), feeds)))
 
 
 def torch_metrics(checkpoint: Path, corpus: Path, split: str = "test") -> dict:

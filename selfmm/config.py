@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-MODALITIES = ("text", "audio", "vision")
-HEADS = {"M": "fusion", "T": "text", "A": "audio", "V": "vision"}
 FUSIONS = ("mlp", "convex")
 
 

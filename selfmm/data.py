@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from selfmm.contract import AUDIO, AUDIO_LENGTHS, INPUTS, TEXT_IDS, TEXT_MASK, VISION, VISION_LENGTHS
+
 SPLITS = ("train", "valid", "test")
 UNIMODAL = ("T", "A", "V")  # SIMS human labels "regression_labels_T/_A/_V"
 
@@ -144,19 +146,15 @@ class FeatureFile:
         return d
 
 
-INPUTS = ("text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths")
-
-
 def trim_batch(batch) -> dict:
     """The model's six inputs of a batch (numpy or torch arrays), with the padding beyond the batch's longest
     text and sequences cut off (at least 1). Outputs do not change: masked tokens are not attended to and the
     LSTMs are read at length - 1; a MOSI batch of 15-word sentences padded to 50 tokens costs 3x less."""
-    L = max(int(batch["text_mask"].sum(1).max()), 1)
-    Ta = max(int(batch["audio_lengths"].max()), 1)
-    Tv = max(int(batch["vision_lengths"].max()), 1)
-    return {"text_ids": batch["text_ids"][:, :L], "text_mask": batch["text_mask"][:, :L],
-            "audio": batch["audio"][:, :Ta], "audio_lengths": batch["audio_lengths"],
-            "vision": batch["vision"][:, :Tv], "vision_lengths": batch["vision_lengths"]}
+    L = max(int(batch[TEXT_MASK].sum(1).max()), 1)
+    Ta = max(int(batch[AUDIO_LENGTHS].max()), 1)
+    Tv = max(int(batch[VISION_LENGTHS].max()), 1)
+    cut = {TEXT_IDS: L, TEXT_MASK: L, AUDIO: Ta, VISION: Tv}
+    return {k: batch[k][:, :cut[k]] if k in cut else batch[k] for k in INPUTS}
 
 
 def padded_length(sequences: list[np.ndarray | None]) -> int:
@@ -286,16 +284,8 @@ class MMSADataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
         s = self.split
-        item = {
-            "index": i,
-            "text_ids": torch.as_tensor(s.text_ids[i]),
-            "text_mask": torch.as_tensor(s.text_mask[i]),
-            "audio": torch.as_tensor(s.audio[i]),
-            "audio_lengths": torch.as_tensor(s.audio_lengths[i]),
-            "vision": torch.as_tensor(s.vision[i]),
-            "vision_lengths": torch.as_tensor(s.vision_lengths[i]),
-            "labels": torch.as_tensor(s.labels[i]),
-        }
+        item = {"index": i, **{k: torch.as_tensor(getattr(s, k)[i]) for k in INPUTS},
+                "labels": torch.as_tensor(s.labels[i])}
         for m, v in s.unimodal_labels.items():
             item[f"labels_{m}"] = torch.as_tensor(v[i])
         return item

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from selfmm import distributed
 from selfmm.config import ModelConfig, TrainConfig, dataset_configs, DATASETS
+from selfmm.contract import HEADS
 from selfmm.data import FeatureFile, MMSADataset, Split, load_feature_file, make_loader, trim_batch
 from selfmm.distributed import SINGLE, Context
 from selfmm.features.spec import file_sha256
@@ -95,7 +96,7 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 def predict(model: SelfMM, loader, device: torch.device, bf16: bool = False
             ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     model.eval()
-    outs: dict[str, list[np.ndarray]] = {h: [] for h in "MTAV"}
+    outs: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
     labels = []
     for batch in loader:
         with autocast(device, bf16):
@@ -160,7 +161,7 @@ class Trainer:
         batches, step after its last; a trailing partial group is never stepped unless `step_remainder`."""
         self.model.train()
         n_batches = len(self.train_loader)
-        sums = {h: 0.0 for h in "MTAV"}
+        sums = {h: 0.0 for h in HEADS}
         bar = tqdm(self.train_loader, desc=f"epoch {epoch}", leave=False, disable=not progress)
         for i, item in enumerate(bar):
             if i % self.cfg.update_every == 0:
@@ -186,7 +187,7 @@ class Trainer:
         positions of the whole batch (gathered from every rank when distributed) and this rank's loss parts."""
         if batch is None:  # this rank's slice of a short last batch is empty
             features = {m: torch.zeros(0, d, device=self.device) for m, d in self.dims.items()}
-            parts = {h: 0.0 for h in "MTAV"}
+            parts = {h: 0.0 for h in HEADS}
         else:
             idx = batch["index"].to(self.device)
             with autocast(self.device, self.cfg.bf16):
@@ -219,9 +220,9 @@ class Trainer:
         if rows.stop > rows.start:
             loader = DataLoader(Subset(MMSADataset(data), range(rows.start, rows.stop)), batch_size=self.cfg.batch_size)
             preds, _ = predict(self.eval_model, loader, self.device, self.cfg.bf16)
-            local = torch.from_numpy(np.stack([preds[h] for h in "MTAV"], axis=1)).to(self.device)
+            local = torch.from_numpy(np.stack([preds[h] for h in HEADS], axis=1)).to(self.device)
         every = distributed.gather_rows(local, distributed.shares(len(data), self.ctx.world), self.ctx).cpu().numpy()
-        return {h: every[:, j] for j, h in enumerate("MTAV")}, data.labels
+        return {h: every[:, j] for j, h in enumerate(HEADS)}, data.labels
 
     def fit(self, log: Callable[[dict], None] = lambda r: None, progress: bool = False,
             on_epoch: Callable[[int, ULGM], None] | None = None) -> tuple[int, int, dict[str, float]]:

@@ -18,6 +18,7 @@ import torch
 from selfmm.features.spec import file_sha256 as sha256
 from export.onnx_export import DYNAMIC_AXES, ExportError
 from export.parity import random_cases
+from selfmm import contract
 from selfmm.config import dataset_configs
 from selfmm.data import load_feature_file, save_feature_file, synth_feature_file
 from selfmm.features.spec import FeatureSpec
@@ -29,7 +30,7 @@ VOCAB = 1300  # the synthetic generator needs ids up to 1200
 TINY_BERT = dict(model_type="bert", vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64, max_position_embeddings=64)
 TEXT_LEN, AUDIO_DIM, VISION_DIM = 12, 5, 20  # synth "mosi" dims
-HEADS = ("M", "T", "A", "V")
+HEADS = contract.HEADS
 CARD_EXTRA = {"name": "tiny-synth", "license": "MIT", "heads": {"M": True, "T": {"calibrated": True, "note": "synth"}},
               "training_data": [{"name": "synthetic", "provenance": "selfmm.data synth, seed 0"}]}
 

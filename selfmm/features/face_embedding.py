@@ -24,17 +24,13 @@ class FaceEmbeddingExtractor:
     """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', D) float32 at 10 fps, or None + reason)."""
 
     def __init__(self, model_path: str | Path, fps: float = FPS, threads: int = 1, finder=None):
-        import onnxruntime as ort
-
+        from ..contract import open_session
         from .face_finder import FaceFinder
 
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise FileNotFoundError(f"face embedding model {self.model_path} not found")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(self.model_path, threads)
         self.input = self.session.get_inputs()[0].name
         dim = int(self.session.get_outputs()[0].shape[1])
         self.fps = fps
