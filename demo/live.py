@@ -35,11 +35,12 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live")  # Whisper 
 class LiveConfig:
     window: float = 5.0  # seconds scored by each update
     every: float = 1.0  # seconds between updates (the microphone's stream_every)
-    frame_every: float = 0.2  # seconds between webcam frames
+    frame_every: float = 0.5  # seconds between webcam frames (a face changes slowly; each costs ~30 ms)
     max_pending: float = 8.0  # most audio (s) transcribed per update
     commit_after: float = 4.0  # pending audio longer than this commits its finished sentences
     settle: float = 0.6  # a sentence that ended this close to the end of the audio may still grow
     stale: float = 0.05  # a chunk handled this soon after the last update ended had waited behind it: skip
+    max_lag: float = 1.5  # skip while the handler runs this far (s) behind the microphone's clock
     history: int = 600  # updates kept for the timeline
 
 
@@ -109,13 +110,21 @@ class LiveSession:
         if row is not None:
             self.face.append((now - self.started, np.asarray(row, np.float32).reshape(-1)))
 
+    def lag(self, now: float | None = None) -> float:
+        """Seconds by which the audio handled so far trails the recording's clock: chunks that waited in a
+        queue arrive late, so the lag grows while updates take longer than the chunks last."""
+        now = time.monotonic() if now is None else now
+        return 0.0 if self.started is None else now - self.started - self.seconds
+
     def due(self, now: float | None = None) -> bool:
         """Whether to compute an update now: a second since the last one started, and this chunk did not wait
-        in line behind it (then it is only stored and the update skipped)."""
+        in line behind it nor arrive late (then it is only stored and the update skipped, so a queue drains at
+        the cost of storing chunks)."""
         now = time.monotonic() if now is None else now
         if self.seconds < self.limits.min_seconds:
             return False
-        if now - self.last_done < self.config.stale or now - self.last_start < 0.9 * self.config.every:
+        if (now - self.last_done < self.config.stale or now - self.last_start < 0.9 * self.config.every
+                or self.lag(now) > self.config.max_lag):
             self.skipped += 1
             return False
         return True

@@ -292,7 +292,7 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
         t_live.select(lambda: "live", None, tab, queue=False, api_visibility="private")
         live_mic.start_recording(live_start, None, live, queue=False, api_name="live_start")
         live_mic.stream(live_chunk, [live_mic, live], [status, *plots, dis, transcript, tl, live],
-                        stream_every=LiveConfig().every, concurrency_limit=2, concurrency_id="live",
+                        stream_every=LiveConfig().every, concurrency_limit=1, concurrency_id="live",
                         api_name="live_chunk", show_progress="hidden")
         live_cam.stream(live_frame, [live_cam, live], None, stream_every=LiveConfig().frame_every,
                         concurrency_limit=2, concurrency_id="live_frame", api_name="live_frame",
@@ -301,7 +301,7 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
         # a stream event (its status "process_streaming" is unknown to it). Same queue, same per-visitor state.
         push = gr.Button(visible=False)
         push.click(live_chunk, [live_mic, live], [status, *plots, dis, transcript, tl, live], api_name="live_push",
-                   concurrency_limit=2, concurrency_id="live", show_progress="hidden")
+                   concurrency_limit=1, concurrency_id="live", show_progress="hidden")
         push.click(live_frame, [live_cam, live], None, api_name="live_frame_push", concurrency_limit=2,
                    concurrency_id="live_frame", show_progress="hidden")
         live_mic.stop_recording(live_stop, [live, text],

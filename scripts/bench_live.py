@@ -95,7 +95,8 @@ def run(url: str, seconds: float, fps: float, folder: Path) -> dict:
     updates, seen = [], set()
     for i, (sent, job) in enumerate(jobs):
         status = job.result(timeout=120)[0]
-        got = re.search(r"(\d+) s recorded.*?this update took ([\d.]+) s", status or "")
+        status = status if isinstance(status, str) else ""  # a skipped update returns gr.skip()
+        got = re.search(r"(\d+) s recorded.*?this update took ([\d.]+) s", status)
         if got and got.group(0) not in seen:  # a skipped push returns the outputs as they were
             seen.add(got.group(0))
             at = done.get(i, time.perf_counter())

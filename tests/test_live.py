@@ -47,6 +47,20 @@ def test_updates_skip_rather_than_queue():
     assert s.skipped == 2
 
 
+def test_late_chunks_are_stored_without_an_update_until_the_lag_is_gone():
+    s = LiveSession(config=LiveConfig(every=1.0, max_lag=1.5))
+    s.add_audio(*second(), now=1.0)  # the recording started at 0.0
+    assert s.due(now=1.0)
+    s.last_start, s.last_done = 1.0, 1.9
+    s.add_audio(*second(), now=4.0)  # one second of audio handled 2 s late: it waited in a queue
+    assert s.lag(now=4.0) == pytest.approx(2.0, abs=1e-3)
+    assert not s.due(now=4.0)
+    s.add_audio(*second(), now=4.1)  # the queue drains: the next chunks follow at once
+    s.add_audio(*second(), now=4.2)
+    assert s.lag(now=4.2) == pytest.approx(0.2, abs=1e-3)
+    assert s.due(now=4.2)
+
+
 def test_silence_below_min_seconds_is_not_scored():
     s = LiveSession()
     s.add_audio(SAMPLE_RATE, np.zeros(SAMPLE_RATE // 4, np.int16), now=0.25)
