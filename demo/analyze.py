@@ -34,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give at least one file or --text")
 
     from demo.artifact import ArtifactError
-    from demo.features import SetupError
-    from demo.pipeline import Analyzer
+    from demo.pipeline import Analyzer, SetupError
 
     try:
         analyzer = Analyzer.load(args.model, warm_up=not args.no_warm_up, asr_model=args.asr_model)

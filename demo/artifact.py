@@ -121,6 +121,13 @@ class Artifact:
         out = self.predict(np.asarray(text_ids)[None], np.asarray(text_mask)[None], *rows["audio"], *rows["vision"])
         return {h: float(v[0]) for h, v in out.items()}
 
+    def check_specs(self, specs: Mapping[str, Any]) -> None:
+        """Refuse extractors (modality -> FeatureSpec or its dict) other than those the model was trained on."""
+        diffs = spec_differences(self.card["feature_specs"], specs)
+        if diffs:
+            raise ArtifactError(f"the model {self.card.get('name')!r} was trained on other features than this app "
+                                "extracts:\n  " + "\n  ".join(diffs))
+
     def _check(self, f: dict[str, np.ndarray]) -> None:
         """Shape and range checks with plain messages, instead of an error from inside ONNX Runtime."""
         for k, axes in contract.AXES.items():
@@ -210,10 +217,7 @@ def load_artifact(dir: str | Path, specs: Mapping[str, Any] | None = None, threa
     dims = {m: shapes[m][2] for m in ("audio", "vision")}
     if dims != {m: card["feature_dims"][m] for m in dims}:
         raise ArtifactError(f"{model_path} takes feature dims {dims}, the card says {card['feature_dims']}")
-
+    art = Artifact(dir=d, card=card, session=session, audio_dim=int(dims["audio"]), vision_dim=int(dims["vision"]))
     if specs is not None:
-        diffs = spec_differences(card["feature_specs"], specs)
-        if diffs:
-            raise ArtifactError(f"the model {card.get('name')!r} was trained on other features than this app "
-                                "extracts:\n  " + "\n  ".join(diffs))
-    return Artifact(dir=d, card=card, session=session, audio_dim=int(dims["audio"]), vision_dim=int(dims["vision"]))
+        art.check_specs(specs)
+    return art

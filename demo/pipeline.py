@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ from demo.disagreement import Disagreement, disagreement
 from demo.limits import LIMITS, InputError, Limits, check_duration, check_file, check_text
 from selfmm import contract
 from selfmm.contract import HEADS
+from selfmm.features.pipeline import SetupError  # noqa: F401  (raised by Analyzer; the UI and CLI catch it)
 
 MODALITY = contract.UNIMODAL  # unimodal head -> its modality
 HEAD_OF = {m: h for h, m in MODALITY.items()}
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+STAGE_LABELS = {"asr": "Speech recognised", "audio": "Voice features ready", "vision": "Face features ready"}
 
 Progress = Callable[[float, str], None]
 
@@ -125,15 +128,18 @@ class Analyzer:
 
     def __init__(self, model_dir: str | os.PathLike = DEFAULT_MODEL, limits: Limits = LIMITS,
                  asr_model: str | None = None):
-        from demo import features as F  # the feature pipeline and the artifact, behind a thin adapter
+        """Loads the artifact, then the extractors its card names, and refuses them unless their specs are the
+        model's (ArtifactError); SetupError when Whisper or a face embedding cannot be loaded."""
+        from demo.artifact import load_artifact
+        from selfmm.features.pipeline import FeaturePipeline
 
         t0 = time.perf_counter()
         self.limits = limits
         self.model_dir = Path(model_dir)
-        self.features = F.load_features(self.model_dir, asr_model)
-        self.stages = F.StageWatch(self.features)
+        self.artifact = load_artifact(self.model_dir)
+        self.features = FeaturePipeline.for_card(self.artifact.card, self.model_dir, asr_model)
+        self.artifact.check_specs(self.features.specs)
         self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
-        self.artifact = F.load_model(self.model_dir, self.features)
         self.card: dict = self.artifact.card
         heads = self.card.get("heads", {})
         self.uncalibrated = [h for h in HEADS if not heads.get(h, {}).get("calibrated", False)]
@@ -177,8 +183,6 @@ class Analyzer:
         Typed text, when given with media, is used instead of the speech transcript. `face`: the face features
         of a microphone recording, computed while it was made (live mode), as (rows (n, D), times (n,) in s).
         Raises InputError with a clear message for an input that cannot be analysed."""
-        from demo import features as F
-
         report = progress or (lambda frac, desc: None)
         notes: list[str] = []
         t_start = time.perf_counter()
@@ -225,7 +229,7 @@ class Analyzer:
         units = [whole]
         if len(segments_in) >= 2:
             t = time.perf_counter()
-            vision_times = F.vision_times(self.features, clip)
+            vision_times = self.features.vision_times(clip)
             units += [self._segment(s, e, txt, whole, vision_times) for s, e, txt in segments_in]
             timings["segments"] = time.perf_counter() - t
         else:
@@ -258,8 +262,6 @@ class Analyzer:
         """The four scores of each unit, in one ONNX call: each unit as used for M (uncalibrated modalities
         absent) and, when that differs, as given (for the uncalibrated heads' own scores; unimodal heads see
         only their own modality). gone[i]: heads to report as missing for unit i."""
-        from demo import features as F
-
         rows, index = [], []
         for u in units:
             used = len(rows)
@@ -267,32 +269,39 @@ class Analyzer:
             if self.ignored_modalities & {m for m, ok in u.present().items() if ok}:
                 rows.append(u)
             index.append((used, len(rows) - 1))
-        out = F.predict(self.artifact, rows)
+        batch = make_batch(rows, self.artifact.max_length, self.artifact.audio_dim, self.artifact.vision_dim)
+        out = {h: np.asarray(y, np.float32).reshape(-1) for h, y in self.artifact.predict(**batch).items()}
         gone = gone or [{}] * len(units)
         return [self._scores(out, idx, u, g) for idx, u, g in zip(index, units, gone)]
 
     def _extract(self, src: Any, typed: str, report: Progress):
-        """F.extract in a worker, while this thread reports each finished stage (Gradio's progress must be
-        called from the request's own thread)."""
-        from demo import features as F
-
+        """The clip's features, extracted in a worker while this thread reports each finished stage (Gradio's
+        progress must be called from the request's own thread)."""
         if src is None:
-            return F.extract(self.features, src, typed)
+            return self.features.extract(None, typed)
         events: queue.Queue[str] = queue.Queue()
-        self.stages.sink = events.put
+        job = self.runner.submit(self._read, src, typed, events.put)
+        done: list[str] = []
+        while not (job.done() and events.empty()):
+            try:
+                stage = events.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            done.append(stage)
+            report(0.15 + 0.7 * len(done) / 3, STAGE_LABELS.get(stage, stage))
+        return job.result()
+
+    def _read(self, src: Any, typed: str, progress: Callable[[str], None]):
+        """FeaturePipeline.extract, with unreadable media turned into an InputError a person can act on."""
+        from selfmm.features.media import MediaError
+
         try:
-            job = self.runner.submit(F.extract, self.features, src, typed)
-            done: list[str] = []
-            while not (job.done() and events.empty()):
-                try:
-                    stage = events.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                done.append(stage)
-                report(0.15 + 0.7 * len(done) / 3, F.StageWatch.LABELS.get(stage, stage))
-            return job.result()
-        finally:
-            self.stages.sink = None
+            return self.features.extract(src, transcript=typed or None, progress=progress)
+        except MediaError as e:
+            message = str(e)
+            if isinstance(src, str):  # the upload's server path means nothing to the person: keep its name
+                message = message.replace(src, Path(src).name)
+            raise InputError(_sentence(message)) from e
 
     def _scores(self, out: dict[str, np.ndarray], rows: tuple[int, int], unit: Features,
                 gone: dict[str, str]) -> dict[str, float | None]:
@@ -308,11 +317,11 @@ class Analyzer:
 
     def _check(self, media: Any) -> Any:
         """Size, format and (when the header says) length, before anything is decoded."""
-        from demo import features as F
+        from selfmm.features.media import probe_duration
 
         if isinstance(media, (str, os.PathLike)):
             check_file(media, self.limits)
-            seconds = F.probe_duration(media)
+            seconds = probe_duration(media)
             if seconds is not None:
                 check_duration(seconds, self.limits)
             return str(media)
@@ -328,12 +337,10 @@ class Analyzer:
     def _segment(self, start: float, end: float, text: str, whole: Features,
                  vision_times: np.ndarray | None) -> Features:
         """One sentence: its own tokens, and the frames of the clip's audio and face features in its span."""
-        from demo import features as F
-
-        ids, mask = F.tokenize(self.features, text)
+        ids, mask = self.features.tokenizer.encode(text)
         audio = vision = None
         if whole.audio is not None:
-            a = whole.audio[frame_slice(len(whole.audio), F.audio_fps(self.features), start, end)]
+            a = whole.audio[frame_slice(len(whole.audio), self.features.audio_fps, start, end)]
             audio = a if len(a) else None
         if whole.vision is not None and vision_times is not None:
             v = whole.vision[(vision_times >= start) & (vision_times < end)]
@@ -351,6 +358,13 @@ def with_face(clip, rows: np.ndarray, times: np.ndarray):
     stats = {**clip.stats, "vision": {"times": [float(t) for t in times], "frames_with_face": int(len(rows))}}
     return dataclasses.replace(clip, vision=np.asarray(rows, np.float32) if len(rows) else None, missing=missing,
                                stats=stats)
+
+
+def _sentence(message: str) -> str:
+    message = re.sub(r"\[Errno -?\d+\] ", "", message)  # FFmpeg's error numbers mean nothing to a person
+    message = message.strip() or "cannot read the file"
+    message = message[0].upper() + message[1:]
+    return message if message.endswith(".") else message + "."
 
 
 CHANNEL_NOUN = {"M": "the fused score", "T": "the words", "A": "the voice", "V": "the face"}

@@ -23,10 +23,12 @@ def card() -> dict:
 
 
 def test_loads_with_the_extractors_the_app_runs(card):
-    from demo.features import load_features, load_model
+    from demo.artifact import load_artifact
+    from selfmm.features.pipeline import FeaturePipeline
 
-    with load_features(MODEL) as features:  # the extractors the app picks for this model
-        art = load_model(MODEL, features)
+    art = load_artifact(MODEL)
+    with FeaturePipeline.for_card(art.card, MODEL) as features:  # the extractors the app picks for this model
+        art.check_specs(features.specs)
     assert art.calibrated == {"M": True, "T": True, "A": True, "V": True}
 
 

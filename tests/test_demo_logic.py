@@ -209,9 +209,10 @@ def test_pick_media_prefers_the_active_tab():
 def test_vision_times_with_and_without_skipped_frames():
     from types import SimpleNamespace
 
-    from demo.features import vision_times
+    from selfmm.features.pipeline import FeaturePipeline
 
-    features = SimpleNamespace(face=SimpleNamespace(spec=SimpleNamespace(fps=10.0)))
+    features = SimpleNamespace(face=SimpleNamespace(spec=SimpleNamespace(fps=10.0)))  # a pipeline's face extractor
+    vision_times = FeaturePipeline.vision_times
     full = SimpleNamespace(vision=np.zeros((4, 2)), stats={"vision": {"frames": 4, "frames_with_face": 4}})
     assert vision_times(features, full).tolist() == [0.0, 0.1, 0.2, 0.3]
     half = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "frames_with_face": 2}})

@@ -62,10 +62,10 @@ def test_file_inputs_refuse_urls_and_leave_no_temporary_file(tmp_path, monkeypat
 
 
 def test_a_whisper_folder_that_does_not_exist_is_refused_before_loading(tmp_path):
-    from demo.features import SetupError, load_features
+    from selfmm.features.pipeline import FeaturePipeline, SetupError
 
     with pytest.raises(SetupError, match="Whisper model folder .*no-such-whisper does not exist"):
-        load_features(tmp_path, str(tmp_path / "no-such-whisper"))
+        FeaturePipeline.for_card({}, tmp_path, str(tmp_path / "no-such-whisper"))
 
 
 # -- the running app: bad inputs, security, load ------------------------------------------------------------

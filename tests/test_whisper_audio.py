@@ -93,13 +93,10 @@ def test_unknown_audio_features_are_named():
                                             ("next-year's-features", "selfmm-audio"), (None, "selfmm-audio")])
 def test_the_app_extracts_the_audio_features_the_card_names(tmp_path, named, expected):
     """An unknown name gets the default extractor; the artifact loader then refuses the model, naming what differs."""
-    import json
-
-    from demo.features import load_features
+    from selfmm.features.pipeline import FeaturePipeline
 
     card = {"feature_specs": {"audio": {"name": named}}} if named else {"feature_specs": []}
-    (tmp_path / "card.json").write_text(json.dumps(card))
-    with load_features(tmp_path) as features:
+    with FeaturePipeline.for_card(card, tmp_path) as features:
         assert features.specs["audio"].name == expected
 
 

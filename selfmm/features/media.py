@@ -166,6 +166,30 @@ def _from_samples(samples: np.ndarray, rate: int, sample_rate: int) -> np.ndarra
     return np.clip(x, -1.0, 1.0)
 
 
+def probe_duration(path: str | os.PathLike) -> float | None:
+    """The length from the container's header, without decoding, so that a too long clip is refused cheaply.
+    Browsers' webm recordings often have none in the header: then the audio track alone is decoded (fast) to
+    learn it. None when neither says."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if c.duration:
+                return c.duration / 1_000_000
+            durations = [float(s.duration * s.time_base) for s in c.streams if s.duration and s.time_base]
+            if durations:
+                return max(durations)
+            has_audio = bool(c.streams.audio)
+    except Exception:
+        return None  # the decoder will say what is wrong with the file
+    if has_audio:
+        try:
+            return load_audio(str(path)).duration
+        except MediaError:
+            return None
+    return None
+
+
 def load_audio(src: Source, sample_rate: int = SAMPLE_RATE) -> Media:
     """Only the audio track (fast: the video is not decoded)."""
     return load_media(src, sample_rate=sample_rate, video=False)

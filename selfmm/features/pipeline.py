@@ -6,6 +6,9 @@ and librosa's FFTs), so they run side by side in threads:
     decode audio ──┬── ASR ── tokenize        (text)
                    └── audio features         (audio)
     decode video ───── face features          (vision)
+
+`FeaturePipeline.for_card` builds the extractors a model card names, so the app extracts what its model was
+trained on; `extract(..., progress=)` reports each extractor as it finishes, for a progress bar.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -26,6 +29,11 @@ AUDIO_FEATURES = ("selfmm-audio", "whisper-encoder")  # spec names of the audio 
 DEFAULT_AUDIO = "selfmm-audio"
 VISION_FEATURES = ("selfmm-face", "face-cnn")  # spec names of the face extractors
 DEFAULT_VISION = "selfmm-face"
+STAGES = ("asr", "audio", "vision")  # the extractors, each reported to extract's `progress` when it finishes
+
+
+class SetupError(RuntimeError):
+    """A model the extractors need (Whisper, a face embedding) cannot be loaded; str(e) says which and why."""
 
 
 def audio_extractor(name: str = DEFAULT_AUDIO, whisper=None):
@@ -93,6 +101,38 @@ class FeaturePipeline:
         self.parallel = parallel
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="selfmm-features") if parallel else None
 
+    @classmethod
+    def for_card(cls, card: Mapping[str, Any], folder: str | Path, asr_model: str | None = None) -> FeaturePipeline:
+        """The extractors a model card's feature specs name, with the model's tokenizer and a learned face
+        embedding from the artifact `folder`. An unknown extractor name gets the default (the artifact loader then
+        says what differs). asr_model: a CTranslate2 Whisper folder instead of the offline default tiny.en."""
+        from .asr import ASRError
+        from .text import MAX_LENGTH
+
+        folder = Path(folder)
+        asr_model = os.path.expanduser(asr_model) if asr_model else None
+        if asr_model and not Path(asr_model).exists() and ("/" in asr_model or asr_model.startswith((".", "~"))):
+            # a path that is not there: say so, instead of asking the Hugging Face hub for a model of that name
+            raise SetupError(f"the Whisper model folder {asr_model} does not exist")
+        max_length = int((card.get("text_encoder") or {}).get("max_length") or MAX_LENGTH)
+        tokenizer_json = folder / "tokenizer.json"
+        specs = card.get("feature_specs")
+        specs = specs if isinstance(specs, dict) else {}
+        audio, vision = (specs.get(m) if isinstance(specs.get(m), dict) else {} for m in ("audio", "vision"))
+        vision_name = vision.get("name") if vision.get("name") in VISION_FEATURES else DEFAULT_VISION
+        vision_file = str((vision.get("params") or {}).get("file") or "")
+        vision_model = folder / Path(vision_file).name if vision_file else None
+        if vision_name != DEFAULT_VISION and (vision_model is None or not vision_model.is_file()):
+            raise SetupError(f"the model's face features need {vision_file or 'an embedding model'}, which is not "
+                             f"in {folder}")
+        try:
+            return cls(asr_model=asr_model, tokenizer_json=tokenizer_json if tokenizer_json.is_file() else None,
+                       max_length=max_length,
+                       audio=audio.get("name") if audio.get("name") in AUDIO_FEATURES else DEFAULT_AUDIO,
+                       vision_features=vision_name, vision_model=vision_model)
+        except ASRError as e:
+            raise SetupError(str(e)) from None
+
     @property
     def transcriber(self):
         if self._transcriber is None:
@@ -107,6 +147,27 @@ class FeaturePipeline:
         if self.face is not None:
             out["vision"] = self.face.spec
         return out
+
+    @property
+    def audio_fps(self) -> float:
+        s = self.audio.spec
+        return float(s.fps or s.rate / s.hop)
+
+    def vision_times(self, clip: ClipFeatures) -> np.ndarray | None:
+        """The time (s) of each face-feature frame. Frames without a face are skipped by the extractor; when it
+        reports which frames it kept, that is exact, else the kept frames are spread over the clip evenly."""
+        if clip.vision is None:
+            return None
+        stats = (clip.stats or {}).get("vision", {}) or {}
+        fps = float(self.face.spec.fps)
+        for key in ("times", "frame_times"):
+            if key in stats and len(stats[key]) == len(clip.vision):
+                return np.asarray(stats[key], float)
+        if "kept" in stats and len(stats["kept"]) == len(clip.vision):
+            return np.asarray(stats["kept"], float) / fps
+        n = len(clip.vision)
+        total = int(stats.get("frames", n) or n)
+        return np.arange(n) * (total / n) / fps
 
     def warm_up(self) -> None:
         """Compile/load everything once (numba, MediaPipe graph, Whisper) so the first clip is fast."""
@@ -141,9 +202,13 @@ class FeaturePipeline:
             return f
         return self._pool.submit(fn, *args)
 
-    def extract(self, src: Source, transcript: str | None = None, asr: bool | None = None) -> ClipFeatures:
-        """Features of one clip. transcript: use this text instead of Whisper (None or "" -> Whisper when asr
-        is not False). Raises MediaError when the clip cannot be read."""
+    def extract(self, src: Source | None, transcript: str | None = None, asr: bool | None = None,
+                progress: Callable[[str], None] | None = None) -> ClipFeatures:
+        """Features of one clip, or of `transcript` alone when src is None. transcript: use this text instead of
+        Whisper (None or "" -> Whisper when asr is not False). progress(stage) is called from worker threads as
+        each of STAGES finishes. Raises MediaError when the clip cannot be read."""
+        if src is None:
+            return self._text_only(transcript or "")
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         run_asr = (asr if asr is not None else True) and not (transcript and transcript.strip())
@@ -154,6 +219,8 @@ class FeaturePipeline:
                 return fn(*args)
             finally:
                 timings[name] = round(time.perf_counter() - t, 4)
+                if progress is not None and name in STAGES:
+                    progress(name)
 
         def video_branch(source) -> tuple[Media | None, Extracted]:
             if self.face is None:
@@ -217,6 +284,12 @@ class FeaturePipeline:
             language=transcript_result.language if transcript_result is not None else "",
             transcript_source=source, duration=duration,
             stats={"audio": audio_result.stats, "vision": vision_result.stats})
+
+    def _text_only(self, text: str) -> ClipFeatures:
+        ids, mask = self.tokenizer.encode(text)
+        return ClipFeatures(transcript=text, text_ids=ids, text_mask=mask, audio=None, vision=None,
+                            missing={} if text else {"text": "no text"}, timings={"text": 0.0},
+                            transcript_source="given")
 
 
 _default: FeaturePipeline | None = None
