@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +39,7 @@ class LiveConfig:
     max_pending: float = 8.0  # most audio (s) transcribed per update
     commit_after: float = 4.0  # pending audio longer than this commits its finished sentences
     settle: float = 0.6  # a sentence that ended this close to the end of the audio may still grow
-    stale: float = 0.05  # a chunk handled this soon after the last update ended had waited behind it: skip
-    max_lag: float = 1.5  # skip while the handler runs this far (s) behind the microphone's clock
+    stale: float = 0.25  # a chunk handled this soon after the last update ended had waited behind it: skip
     history: int = 600  # updates kept for the timeline
 
 
@@ -75,6 +74,7 @@ class LiveSession:
     last_done: float = float("-inf")
     updates: int = 0
     skipped: int = 0
+    asr: Future | None = None  # the transcription in flight: it runs beside the updates, never blocks one
 
     @property
     def seconds(self) -> float:
@@ -110,21 +110,16 @@ class LiveSession:
         if row is not None:
             self.face.append((now - self.started, np.asarray(row, np.float32).reshape(-1)))
 
-    def lag(self, now: float | None = None) -> float:
-        """Seconds by which the audio handled so far trails the recording's clock: chunks that waited in a
-        queue arrive late, so the lag grows while updates take longer than the chunks last."""
-        now = time.monotonic() if now is None else now
-        return 0.0 if self.started is None else now - self.started - self.seconds
-
     def due(self, now: float | None = None) -> bool:
-        """Whether to compute an update now: a second since the last one started, and this chunk did not wait
-        in line behind it nor arrive late (then it is only stored and the update skipped, so a queue drains at
-        the cost of storing chunks)."""
+        """Whether to compute an update now: a second since the last one started, and not a chunk that waited in
+        line behind a slow update (then it is only stored and the update skipped, so a queue drains at the cost of
+        storing chunks). Chunks come a second apart, so a queue builds only behind updates that take longer than
+        that; a chunk handled within `stale` of the end of such an update had waited for it."""
         now = time.monotonic() if now is None else now
         if self.seconds < self.limits.min_seconds:
             return False
-        if (now - self.last_done < self.config.stale or now - self.last_start < 0.9 * self.config.every
-                or self.lag(now) > self.config.max_lag):
+        slow = self.last_done - self.last_start > 0.9 * self.config.every
+        if (slow and now - self.last_done < self.config.stale) or now - self.last_start < 0.9 * self.config.every:
             self.skipped += 1
             return False
         return True
@@ -175,9 +170,10 @@ def _transcribe(analyzer: Analyzer, session: LiveSession, end: float) -> None:
         if not done and end - start >= cfg.max_pending - 0.01:
             done = found  # no pause in max_pending seconds: commit it rather than lose its start
         if done:
-            session.committed += done
-            session.committed_until = done[-1][1]
             found = found[len(done):]
+            session.pending = found  # before committing: an update reading between the two misses a sentence
+            session.committed = session.committed + done  # once, rather than showing it twice
+            session.committed_until = done[-1][1]
         elif not found:
             session.committed_until = end - cfg.settle  # silence: move on
     session.pending = found
@@ -189,9 +185,11 @@ def update(analyzer: Analyzer, session: LiveSession) -> Update:
     session.last_start = time.monotonic()
     end = session.seconds
     start = max(session.dropped, end - cfg.window)
-    f_text = _POOL.submit(_transcribe, analyzer, session, end)
+    if session.asr is None or session.asr.done():  # the words lag the gauges by at most one transcription
+        if session.asr is not None:
+            session.asr.result()
+        session.asr = _POOL.submit(_transcribe, analyzer, session, end)
     voice = analyzer.features.audio.extract(session.wave(start, end), SAMPLE_RATE)
-    f_text.result()
     words = [t for s, e, t in session.committed + session.pending if e > start and t]
     text = " ".join(words).strip()
     ids, mask = analyzer.features.tokenizer.encode(text)
@@ -213,7 +211,8 @@ def update(analyzer: Analyzer, session: LiveSession) -> Update:
     session.last_done = time.monotonic()
     session.updates += 1
     u = Update(t=round(end, 2), scores=scores, missing=missing, transcript=session.transcript(), window_text=text,
-               disagreement=dis, uncalibrated=list(analyzer.uncalibrated), seconds=round(session.last_done - session.last_start, 3))
+               disagreement=dis, uncalibrated=list(analyzer.uncalibrated),
+               seconds=round(session.last_done - session.last_start, 3))
     session.history.append({"start": round(start, 2), "end": round(end, 2), "text": text, "scores": scores})
     while len(session.history) > cfg.history:
         session.history.popleft()
@@ -223,6 +222,8 @@ def update(analyzer: Analyzer, session: LiveSession) -> Update:
 def finish(analyzer: Analyzer, session: LiveSession, text: str | None = None) -> Result:
     """The full analysis of the whole recording (its last `max_seconds`), as for a recorded clip, with the
     face features computed while it was made."""
+    if session.asr is not None:
+        session.asr.result()  # the last live transcription, so that the full one does not share the cores
     if session.seconds < session.limits.min_seconds:
         raise InputError("The live recording is too short: speak for a second or more.")
     face = session.face_rows(session.dropped) if session.frames_seen else None

@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"No model at {args.model} (model.onnx missing). Pass --model DIR or set SELFMM_MODEL.")
     check_temp_dir(temp_dir())
     from demo.artifact import ArtifactError
-    from demo.features import SetupError
+    from demo.pipeline import SetupError
 
     try:
         launch(args.model, args.host, args.port, warm_up=not args.no_warm_up, asr_model=args.asr_model)

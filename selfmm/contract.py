@@ -44,6 +44,8 @@ def open_session(path: str | os.PathLike, threads: int = 2, quiet: bool = False)
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    # Idle threads sleep instead of spinning: the app runs Whisper beside these sessions on the same cores.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if quiet:
         opts.log_severity_level = 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -103,6 +103,8 @@ def drop_repeats(segments: list[Segment]) -> list[Segment]:
 # saturate in 16 bits, oneDNN differs again), so int8 encoder states move by up to ~3 between machines and the
 # voice head's held-out figures with them; float32 states agree to ~3e-4 across MKL's code paths.
 COMPUTE_TYPE = "float32"
+# Two CTranslate2 workers on the shared weights: the voice features run beside a transcription, not after it.
+WORKERS = 2
 
 
 def default_model_path() -> str:
@@ -116,20 +118,22 @@ def _load(model: str | None, cpu_threads: int, compute_type: str):
 
     if model is None:
         path = default_model_path()
-        return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+        return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=WORKERS)
     if Path(model).exists():
         try:
-            return WhisperModel(str(model), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+            return WhisperModel(str(model), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
+                                num_workers=WORKERS)
         except Exception as e:
             raise ASRError(f"cannot load the Whisper model folder {model}: {e} (expected a CTranslate2 "
                            "conversion with model.bin, config.json and tokenizer.json)") from e
     try:  # a name: the local Hugging Face cache first, then the hub
         return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
-                            local_files_only=True)
+                            num_workers=WORKERS, local_files_only=True)
     except Exception:
         pass
     try:
-        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
+                            num_workers=WORKERS)
     except Exception as e:
         raise ASRError(f"cannot load Whisper model {model!r}: it is not a folder here, and loading a model by "
                        f"name downloads it from the Hugging Face hub, which needs the internet ({e}). "
