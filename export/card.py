@@ -83,7 +83,7 @@ def text_max_length(ckpt: dict[str, Any], eval_len: int | None) -> int:
 def build_card(ckpt: dict[str, Any], *, extra: dict[str, Any], parity: dict[str, Any], metrics: dict[str, Any],
                quantization: dict[str, Any] | None, tokenizer_sha256: str, eval_len: int | None,
                repo: Path, onnx_info: dict[str, Any]) -> dict[str, Any]:
-    """Everything but the "onnx" checksum entry, which `finish_card` adds once the file is final."""
+    """Everything but the "onnx" checksum entry, which `export.build` adds once the file is final."""
     import onnxruntime
     import torch
 

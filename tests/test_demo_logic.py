@@ -217,8 +217,8 @@ def test_vision_times_with_and_without_skipped_frames():
     assert vision_times(features, full).tolist() == [0.0, 0.1, 0.2, 0.3]
     half = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "frames_with_face": 2}})
     assert vision_times(features, half).tolist() == [0.0, 0.2]  # spread evenly when the kept frames are unknown
-    exact = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "kept": [1, 3]}})
-    assert vision_times(features, exact).tolist() == [0.1, 0.3]
+    exact = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "times": [0.1, 0.3]}})
+    assert vision_times(features, exact).tolist() == [0.1, 0.3]  # the times the extractors report
     assert vision_times(features, SimpleNamespace(vision=None, stats={})) is None
 
 

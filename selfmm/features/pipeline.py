@@ -154,17 +154,15 @@ class FeaturePipeline:
         return float(s.fps or s.rate / s.hop)
 
     def vision_times(self, clip: ClipFeatures) -> np.ndarray | None:
-        """The time (s) of each face-feature frame. Frames without a face are skipped by the extractor; when it
-        reports which frames it kept, that is exact, else the kept frames are spread over the clip evenly."""
+        """The time (s) of each face-feature frame. Frames without a face are skipped by the extractor, which
+        reports the times of those it kept; without them (features made elsewhere) the frames are spread over the
+        clip evenly."""
         if clip.vision is None:
             return None
         stats = (clip.stats or {}).get("vision", {}) or {}
         fps = float(self.face.spec.fps)
-        for key in ("times", "frame_times"):
-            if key in stats and len(stats[key]) == len(clip.vision):
-                return np.asarray(stats[key], float)
-        if "kept" in stats and len(stats["kept"]) == len(clip.vision):
-            return np.asarray(stats["kept"], float) / fps
+        if len(stats.get("times", ())) == len(clip.vision):
+            return np.asarray(stats["times"], float)
         n = len(clip.vision)
         total = int(stats.get("frames", n) or n)
         return np.arange(n) * (total / n) / fps

@@ -1,11 +1,10 @@
 """Audio frames from Whisper's encoder: the states of Whisper tiny.en (384 numbers, 50 a second) averaged in
 groups of POOL, 10 frames a second.
 
-Why: the encoder was trained on 680,000 hours of speech and its states carry how something is said as well as
-what. On RAVDESS they separate positive from negative acted emotions on unseen actors far better than the 24
-hand-made columns of `audio.py` (a logistic regression on their clip mean and std: 83 % on the validation
-actors against 70 %; `python -m scripts.probe_whisper_audio`). The app already loads this model for the
-transcript, so the features cost one more encoder pass and no download.
+Why: the encoder was trained on a large amount of speech and its states carry how something is said as well as
+what. On RAVDESS they separate positive from negative acted emotions of unseen actors far better than the 24
+hand-made columns of `audio.py` (docs/features.md; `python -m scripts.probe_whisper_audio`). The app already
+loads this model for the transcript, so the features cost one more encoder pass and no download.
 
 Whisper reads 30 s windows: the log-mel input of each window is padded to 3000 frames as Whisper does, and only
 the states of the clip's own samples are kept. Clips without audio, too short or silent are reported missing by
