@@ -22,7 +22,9 @@ import torch
 
 from selfmm.data import Split, load_feature_file
 from selfmm.metrics import mosi_metrics
-from scripts.build_default_model import audio_scores, fit_mosi_text, source_rows
+from selfmm.recipe.scores import audio_scores, sign_accuracy, sign_classifier
+from selfmm.recipe.splits import AUDIO_GATE, source_rows
+from selfmm.recipe.text import fit_mosi_text
 
 
 def clip_stats(split: Split, idx: np.ndarray) -> np.ndarray:
@@ -31,22 +33,6 @@ def clip_stats(split: Split, idx: np.ndarray) -> np.ndarray:
         x = split.audio[i, : split.audio_lengths[i]]
         out.append(np.concatenate([x.mean(0), x.std(0)]))
     return np.array(out)
-
-
-def sign_classifier(x: np.ndarray, valence: np.ndarray, c: float = 1.0):
-    """Standardised inputs -> logistic regression for the valence sign, fitted on the non-neutral rows."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    nz = valence != 0
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=c)).fit(x[nz], valence[nz] > 0)
-
-
-def sign_accuracy(classifier, x: np.ndarray, valence: np.ndarray) -> float:
-    """Valence sign accuracy on the non-neutral rows."""
-    nz = valence != 0
-    return round(float(np.mean(classifier.predict(x[nz]) == (valence[nz] > 0))), 4)
 
 
 def audio_baseline(data) -> dict[str, float]:
@@ -74,7 +60,6 @@ def ravdess_tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor, np.ndarra
 def audio_lstm_baseline(data, seeds: list[int], epochs: int = 30) -> dict[str, dict]:
     """Per seed: the best validation epoch with its validation and test sign accuracy, the median validation
     accuracy over epochs 10 onwards and how many epochs reach AUDIO_GATE."""
-    from scripts.build_default_model import AUDIO_GATE
     from selfmm.model import Head, SequenceEncoder, frame_stats
 
     (xtr, ltr, ytr), (xva, lva, yva), (xte, lte, yte) = (ravdess_tensors(data[s]) for s in ("train", "valid", "test"))

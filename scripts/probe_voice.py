@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.build_default_model import AUDIO, EMODB_SPLIT, RAVDESS_SPLIT, speech_features
 from selfmm import corpora
 from selfmm.corpora import NEGATIVE, POSITIVE
 from selfmm.metrics import valence_sign_accuracy
+from selfmm.recipe.corpus import speech_features
+from selfmm.recipe.splits import AUDIO, EMODB_SPLIT, RAVDESS_SPLIT
 
 
 def clip_table(data: Path, work: Path) -> dict[str, np.ndarray]:

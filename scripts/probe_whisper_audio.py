@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts.build_default_model import RAVDESS_SPLIT
 from selfmm.corpora import ravdess
+from selfmm.recipe.scores import sign_accuracy, sign_classifier
+from selfmm.recipe.splits import RAVDESS_SPLIT
 
 
 def encoder_states(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,8 +44,6 @@ def encoder_states(data: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def split_accuracy(x: np.ndarray, valence: np.ndarray, actors: np.ndarray, c: float) -> dict[str, float]:
     """Fitted on the training actors, the sign accuracy on the validation and test actors."""
-    from scripts.baselines import sign_accuracy, sign_classifier
-
     rows = {name: np.isin(actors, r) for name, r in RAVDESS_SPLIT.items()}
     clf = sign_classifier(x[rows["train"]], valence[rows["train"]], c)
     return {name: sign_accuracy(clf, x[m], valence[m]) for name, m in rows.items() if name != "train"}

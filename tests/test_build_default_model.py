@@ -6,10 +6,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from scripts.build_default_model import (AUDIO_GATE, combination_scores, emotion_of, face_samples, per_source,
-                                         stratified, text_with_audio_gate)
 from selfmm import corpora
 from selfmm.metrics import valence_sign_accuracy
+from selfmm.recipe.corpus import face_samples, stratified
+from selfmm.recipe.scores import combination_scores, emotion_of, per_source, text_with_audio_gate
+from selfmm.recipe.splits import AUDIO_GATE
 
 
 def test_speech_corpora_read_emotion_speaker_and_valence_from_file_names(tmp_path):

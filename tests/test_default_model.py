@@ -91,7 +91,8 @@ def test_held_out_metrics_recomputed_through_onnx_runtime_equal_the_card(card):
     PrivateTest, CK+) with the project's extractors and scores it with the shipped ONNX file: the figures must be
     the card's."""
     from export.evaluate import predict_split
-    from scripts.build_default_model import held_out_metrics, shipped_test_split
+    from selfmm.recipe.corpus import shipped_test_split
+    from selfmm.recipe.scores import held_out_metrics
 
     split, _ = shipped_test_split(DATA, MODEL, card)
     got = held_out_metrics(predict_split(MODEL / "model.onnx", split), split.ids, split.labels)

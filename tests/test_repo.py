@@ -27,6 +27,19 @@ def test_training_code_does_not_import_gradio():
         assert not re.search(r"^\s*(import|from)\s+gradio\b", path.read_text(), re.M), path
 
 
+def test_imports_point_one_way():
+    """selfmm imports neither export, demo nor scripts; a script imports no other script (shared code lives in
+    the package), and the recipe loads without torch."""
+    for path in (ROOT / "selfmm").rglob("*.py"):
+        assert not re.search(r"^\s*(import|from)\s+(export|demo|scripts)\b", path.read_text(), re.M), path
+    for path in (ROOT / "scripts").glob("*.py"):
+        assert not re.search(r"^\s*(import|from)\s+scripts\b", path.read_text(), re.M), path
+    code = ("import sys, selfmm.recipe.splits, selfmm.recipe.corpus, selfmm.recipe.scores, selfmm.recipe.card, "
+            "selfmm.recipe.text; bad = [m for m in ('torch',) if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_space_upload_is_accepted_by_the_hub():
     """What scripts/deploy_space.py uploads: no file over 10 MB outside LFS, the front matter the Space reads,
     the gradio version it installs equal to the one the app is tested with."""

@@ -78,7 +78,7 @@ def test_saved_encoder_is_what_selfmm_starts_from(tmp_path, sentences):
 
 @pytest.mark.skipif(not (DATA / "vader").is_dir(), reason="../shared/data is not on this machine")
 def test_vader_sentences_are_read_whole_and_rescaled():
-    from scripts.build_default_model import VADER_SCALE, vader_sentences
+    from selfmm.recipe.corpus import VADER_SCALE, vader_sentences
 
     texts, labels = vader_sentences(DATA)
     assert len(texts) == len(labels) == 23_703  # 4,200 + 10,605 + 5,190 + 3,708 (data README)
@@ -90,7 +90,7 @@ def test_vader_sentences_are_read_whole_and_rescaled():
 def test_card_names_the_encoder_and_its_pretraining_data(tmp_path):
     import json
 
-    from scripts.build_default_model import card_extra
+    from selfmm.recipe.card import card_extra
     from selfmm.data import save_feature_file, synth_feature_file
 
     corpus = tmp_path / "corpus.pkl"
