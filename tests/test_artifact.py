@@ -16,7 +16,7 @@ import pytest
 
 from demo.artifact import ArtifactError, load_artifact
 from selfmm.features.spec import FeatureSpec
-from tests.test_export import AUDIO_DIM, HEADS, REPO, VISION_DIM, synth_specs, tiny_export  # noqa: F401 (fixture)
+from tests.tiny_model import AUDIO_DIM, HEADS, REPO, VISION_DIM, synth_specs
 
 
 @pytest.fixture
