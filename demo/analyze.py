@@ -15,7 +15,7 @@ import sys
 
 from demo.formatting import result_table
 from demo.limits import InputError
-from demo.pipeline import DEFAULT_MODEL
+from demo.analyzer import DEFAULT_MODEL
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give at least one file or --text")
 
     from demo.artifact import ArtifactError
-    from demo.pipeline import Analyzer, SetupError
+    from demo.analyzer import Analyzer, SetupError
 
     try:
         analyzer = Analyzer.load(args.model, warm_up=not args.no_warm_up, asr_model=args.asr_model)

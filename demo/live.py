@@ -25,7 +25,7 @@ import numpy as np
 
 from demo.disagreement import disagreement
 from demo.limits import LIMITS, InputError, Limits
-from demo.pipeline import MODALITY, Analyzer, Features, Result
+from demo.analyzer import MODALITY, Analyzer, Features, Result
 
 SAMPLE_RATE = 16000
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live")  # Whisper beside the voice features

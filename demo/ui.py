@@ -28,7 +28,7 @@ from demo.limits import AUDIO_FORMATS, LIMITS, VIDEO_FORMATS, InputError, human_
 from demo.live import LiveConfig, LiveSession, Update, face_row
 from demo.live import finish as live_finish
 from demo.live import update as live_update
-from demo.pipeline import DEFAULT_MODEL, EXAMPLES, HEADS, Analyzer, Result
+from demo.analyzer import DEFAULT_MODEL, EXAMPLES, HEADS, Analyzer, Result
 
 log = logging.getLogger("demo")
 
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"No model at {args.model} (model.onnx missing). Pass --model DIR or set SELFMM_MODEL.")
     check_temp_dir(temp_dir())
     from demo.artifact import ArtifactError
-    from demo.pipeline import SetupError
+    from demo.analyzer import SetupError
 
     try:
         launch(args.model, args.host, args.port, warm_up=not args.no_warm_up, asr_model=args.asr_model)

@@ -4,7 +4,7 @@
 
 Clips are generated like a browser's webcam recording: 640x480 VP8 at 30 fps + Opus in webm, espeak-ng speech
 over the moving astronaut photo (tests/media.py). Two measurements:
-- pipeline: demo.pipeline.Analyzer in this process (decode, Whisper, voice, face, ONNX), after its warm-up;
+- pipeline: demo.analyzer.Analyzer in this process (decode, Whisper, voice, face, ONNX), after its warm-up;
 - http: `python app.py` in a subprocess, called through gradio_client: adds the upload, the queue and the
   figures, i.e. what a person waits for after pressing Analyze (the browser's rendering aside).
 Stages run side by side, so their times overlap and add up to more than the total. Several --model folders
@@ -41,7 +41,7 @@ def median_timings(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def bench_pipeline(model: Path, clips: dict[int, Path], repeats: int) -> dict:
-    from demo.pipeline import Analyzer
+    from demo.analyzer import Analyzer
 
     t0 = time.perf_counter()
     analyzer = Analyzer.load(model)

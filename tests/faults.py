@@ -154,7 +154,7 @@ def whisper_fails_during_a_request(model: Path, timeout: float = 120) -> Row:
 
     import gradio as gr
 
-    from demo.pipeline import Analyzer
+    from demo.analyzer import Analyzer
     from demo.ui import build
     from tests import media
 

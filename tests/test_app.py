@@ -216,7 +216,7 @@ def test_app_refuses_an_artifact_of_another_format(model, tmp_path):
 
 def test_no_torch_at_run_time(model):
     """Loading every model of the app and analysing a clip imports neither torch nor transformers."""
-    code = ("import sys; from demo.pipeline import Analyzer; a = Analyzer.load(sys.argv[1]); "
+    code = ("import sys; from demo.analyzer import Analyzer; a = Analyzer.load(sys.argv[1]); "
             "a.analyze(sys.argv[2]); bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
             "print(bad); sys.exit(bool(bad))")
     clip = media.clip("face+speech", 3.0, ".mp4")

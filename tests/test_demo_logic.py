@@ -7,7 +7,7 @@ from demo.disagreement import GAP, NEUTRAL, RULE, disagreement, polarity, streng
 from demo.formatting import card_markdown, result_table, score_line, segments_markdown, timings_markdown
 from demo.gauges import gauge, timeline
 from demo.limits import Limits, InputError, check_duration, check_file, check_text, human_bytes, media_kind
-from demo.pipeline import Features, frame_slice, make_batch
+from demo.analyzer import Features, frame_slice, make_batch
 
 
 # -- disagreement ---------------------------------------------------------------------------------------------

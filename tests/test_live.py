@@ -57,7 +57,7 @@ def test_silence_below_min_seconds_is_not_scored():
 
 @pytest.fixture(scope="module")
 def analyzer():
-    from demo.pipeline import Analyzer
+    from demo.analyzer import Analyzer
     from tests.app_model import model_dir
 
     return Analyzer.load(model_dir(), warm_up=False)
