@@ -9,6 +9,8 @@ over the moving astronaut photo (tests/media.py). Two measurements:
   figures, i.e. what a person waits for after pressing Analyze (the browser's rendering aside).
 Stages run side by side, so their times overlap and add up to more than the total. Several --model folders
 are measured one after the other on the same clips in one run (e.g. an earlier default against the new one).
+Beside them, Whisper's transcription alone of the same clip's audio (the same model, in this process), the
+yardstick of issue 17: the whole analysis should cost at most 1.15 times that.
 Target: a 5 s clip in under 1.5 s on 2 cores.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_5S = 1.5
+TARGET_VS_WHISPER = 1.15
 SPEECH = {5: ["I really love this movie, it is wonderful."],
           10: ["I really love this movie, it is wonderful.", "But the ending was boring and far too long."]}
 
@@ -47,10 +50,20 @@ def bench_pipeline(model: Path, clips: dict[int, Path], repeats: int) -> dict:
     analyzer = Analyzer.load(model)
     out = {"load_s": round(analyzer.load_seconds, 2), "warmup_s": round(analyzer.warmup_seconds, 2),
            "start_s": round(time.perf_counter() - t0, 2), "clips": {}}
+    from selfmm.features.media import load_audio
+
+    transcriber = analyzer.features.transcriber
     for seconds, clip in clips.items():
         analyzer.analyze(str(clip))  # this clip's first run: file-system caches
         runs = [analyzer.analyze(str(clip)).timings for _ in range(repeats)]
         out["clips"][seconds] = median_timings(runs)
+        wave = load_audio(clip).waveform
+        alone = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            transcriber.transcribe(wave)
+            alone.append(time.perf_counter() - t)
+        out["clips"][seconds]["whisper_alone"] = round(statistics.median(alone), 3)
     return out
 
 
@@ -109,6 +122,11 @@ def main(argv: list[str] | None = None) -> None:
             got = report.get("http", report["pipeline"])["clips"][5]
             wall = got.get("request", got["total"])
             print(f"5 s clip: {wall:.2f} s end to end (target < {TARGET_5S} s): {'OK' if wall < TARGET_5S else 'MISSED'}")
+            alone = report["pipeline"]["clips"][5]["whisper_alone"]
+            for name, t in (("in process", report["pipeline"]["clips"][5]["total"]), ("end to end", wall)):
+                ratio = t / alone
+                print(f"5 s clip {name}: {ratio:.2f} x Whisper's transcription alone ({alone:.2f} s; target <= "
+                      f"{TARGET_VS_WHISPER}): {'OK' if ratio <= TARGET_VS_WHISPER else 'MISSED'}")
         reports.append(report)
     if args.json:
         args.json.write_text(json.dumps(reports if len(reports) > 1 else reports[0], indent=2) + "\n")
