@@ -118,8 +118,9 @@ class LiveSession:
         now = time.monotonic() if now is None else now
         if self.seconds < self.limits.min_seconds:
             return False
-        slow = self.last_done - self.last_start > 0.9 * self.config.every
-        if (slow and now - self.last_done < self.config.stale) or now - self.last_start < 0.9 * self.config.every:
+        gap = 0.9 * self.config.every
+        slow = self.last_done - self.last_start > gap
+        if (slow and now - self.last_done < self.config.stale) or now - self.last_start < gap:
             self.skipped += 1
             return False
         return True
@@ -170,11 +171,12 @@ def _transcribe(analyzer: Analyzer, session: LiveSession, end: float) -> None:
         if not done and end - start >= cfg.max_pending - 0.01:
             done = found  # no pause in max_pending seconds: commit it rather than lose its start
         if done:
-            found = found[len(done):]
-            session.pending = found  # before committing: an update reading between the two misses a sentence
-            session.committed = session.committed + done  # once, rather than showing it twice
+            # pending first: an update that reads between the two stores misses a sentence, never shows it twice
+            session.pending = found[len(done):]
+            session.committed = session.committed + done
             session.committed_until = done[-1][1]
-        elif not found:
+            return
+        if not found:
             session.committed_until = end - cfg.settle  # silence: move on
     session.pending = found
 

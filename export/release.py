@@ -20,7 +20,7 @@ def int8_holds(metrics: dict) -> bool:
 
 
 def ship(checkpoint: Path, corpus: Path, out: Path, try_int8: bool, extra: dict,
-           extractor_files: list[Path] | None = None) -> None:
+         extractor_files: list[Path] | None = None) -> None:
     """Export with held-out metrics per head and data source computed through ONNX Runtime; int8 if it holds.
     The int8 trial goes to a temporary folder, so that `out` (tracked by git) is written once and the card's
     commit is read from a clean tree."""
@@ -42,6 +42,7 @@ def ship(checkpoint: Path, corpus: Path, out: Path, try_int8: bool, extra: dict,
     if not try_int8 or "notes" in extra:
         card = export_artifact(checkpoint, out, None, corpus, extra, **kw)
     print(json.dumps(card["metrics"], indent=1))
+
 
 def remeasure(data: Path, model: Path, why: str) -> dict:
     """Rewrite the card of the artifact in `model` for today's extractors without retraining: their specs, and the

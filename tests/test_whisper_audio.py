@@ -4,17 +4,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests import media
+from tests.app_model import REPO
 
 pytestmark = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
 
 RATE = 16000
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -116,24 +116,21 @@ def default_model_path() -> str:
 def _load(model: str | None, cpu_threads: int, compute_type: str):
     from faster_whisper import WhisperModel
 
+    opts = dict(device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=WORKERS)
     if model is None:
-        path = default_model_path()
-        return WhisperModel(path, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=WORKERS)
+        return WhisperModel(default_model_path(), **opts)
     if Path(model).exists():
         try:
-            return WhisperModel(str(model), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
-                                num_workers=WORKERS)
+            return WhisperModel(str(model), **opts)
         except Exception as e:
             raise ASRError(f"cannot load the Whisper model folder {model}: {e} (expected a CTranslate2 "
                            "conversion with model.bin, config.json and tokenizer.json)") from e
     try:  # a name: the local Hugging Face cache first, then the hub
-        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
-                            num_workers=WORKERS, local_files_only=True)
+        return WhisperModel(model, local_files_only=True, **opts)
     except Exception:
         pass
     try:
-        return WhisperModel(model, device="cpu", compute_type=compute_type, cpu_threads=cpu_threads,
-                            num_workers=WORKERS)
+        return WhisperModel(model, **opts)
     except Exception as e:
         raise ASRError(f"cannot load Whisper model {model!r}: it is not a folder here, and loading a model by "
                        f"name downloads it from the Hugging Face hub, which needs the internet ({e}). "

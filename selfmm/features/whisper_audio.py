@@ -36,8 +36,8 @@ def load_encoder_model():
 
 class WhisperAudioExtractor:
     """extract(waveform, sample_rate) -> Extracted((T, 384) float32 at 10 frames/s, or None + reason).
-    model: a faster_whisper.WhisperModel of the default tiny.en in COMPUTE_TYPE to share (the Transcriber's), or None to
-    load one. Another Whisper model would give other features than the spec names."""
+    model: a faster_whisper.WhisperModel of the default tiny.en in COMPUTE_TYPE to share (the Transcriber's), or
+    None to load one. Another Whisper model would give other features than the spec names."""
 
     def __init__(self, model=None) -> None:
         self.model = model if model is not None else load_encoder_model()
