@@ -3,7 +3,7 @@
     python scripts/bench_app.py [--seconds 5 10] [--repeats 5] [--model DIR [DIR ...]] [--no-http] [--json FILE]
 
 Clips are generated like a browser's webcam recording: 640x480 VP8 at 30 fps + Opus in webm, espeak-ng speech
-over the moving astronaut photo (tests/media.py). Two measurements:
+over the moving astronaut photo (harness/media.py). Two measurements:
 - pipeline: demo.analyzer.Analyzer in this process (decode, Whisper, voice, face, ONNX), after its warm-up;
 - http: `python app.py` in a subprocess, called through gradio_client: adds the upload, the queue and the
   figures, i.e. what a person waits for after pressing Analyze (the browser's rendering aside).
@@ -32,7 +32,7 @@ SPEECH = {5: ["I really love this movie, it is wonderful."],
 
 
 def make_clip(seconds: int) -> Path:
-    from tests import media
+    from harness import media
 
     text = " ".join(SPEECH.get(seconds, SPEECH[10]))
     return media.clip("face+speech", float(seconds), ".webm", text=text)
@@ -70,7 +70,7 @@ def bench_pipeline(model: Path, clips: dict[int, Path], repeats: int) -> dict:
 def bench_http(model: Path, clips: dict[int, Path], repeats: int) -> dict:
     from gradio_client import Client, handle_file
 
-    from tests.app_model import running_app
+    from harness.app_model import running_app
 
     out = {"clips": {}}
     with running_app(model) as url:
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
 
-    from tests.app_model import model_dir
+    from harness.app_model import model_dir
 
     models = args.model or [model_dir()]
     clips = {s: make_clip(s) for s in args.seconds}

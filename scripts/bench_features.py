@@ -41,7 +41,7 @@ SENTENCES = ("I really love this movie, it is wonderful. The acting was fine but
 
 
 def make_clip(seconds: float) -> Path:
-    from tests import media
+    from harness import media
 
     return media.clip("face+speech", seconds, ".mp4", text=SENTENCES if seconds > 6 else media.SPEECH)
 

@@ -36,7 +36,7 @@ def speech(seconds: float) -> np.ndarray:
     """`seconds` of 16 kHz speech: the sentences in turn, each followed by a one-second pause."""
     from scipy.signal import resample_poly
 
-    from tests import media
+    from harness import media
 
     parts = []
     while sum(map(len, parts)) < seconds * RATE:
@@ -59,7 +59,7 @@ def run(url: str, seconds: float, fps: float, folder: Path) -> dict:
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    from tests import media
+    from harness import media
 
     client = Client(url, verbose=False)
     frame = folder / "frame.png"
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", type=Path, help="model artifact (default: assets/model, else a tiny test model)")
     args = p.parse_args(argv)
 
-    from tests.app_model import model_dir, running_app
+    from harness.app_model import model_dir, running_app
 
     with tempfile.TemporaryDirectory() as tmp, running_app(args.model or model_dir()) as url:
         r = run(url, args.seconds, args.fps, Path(tmp))

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MAX_PLAIN_BYTES = 10 * 1024 * 1024  # the Hub refuses larger files outside LFS
 LFS_PATTERNS = ("*.onnx", "*.mp4", "*.webm", "*.wav", "*.flac", "*.png", "*.jpg", "*.pkl", "*.pt", "*.bin")
-LEFT_OUT = ("tests/*", ".ci/*")  # not needed to run the app
+LEFT_OUT = ("tests/*", "harness/*", ".ci/*")  # not needed to run the app
 FRONT_MATTER_KEYS = ("title", "sdk", "sdk_version", "app_file", "python_version")
 
 

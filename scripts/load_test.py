@@ -51,7 +51,7 @@ class Round:
 
 def make_clips() -> list[Path]:
     """Short clips of the kinds people send: webcam webm, mp4 upload, a voice recording."""
-    from tests import media
+    from harness import media
 
     return [media.clip("face+speech", 3.0, ".webm", fps=10), media.clip("face+speech", 2.0, ".mp4", fps=10),
             media.clip("speech", 3.0, ".wav")]
@@ -62,7 +62,7 @@ def _client_run(url: str, clips: list[Path], start: threading.Barrier, out: Roun
     from gradio_client import Client
     from gradio_client.exceptions import AppError
 
-    from tests.app_model import analyze
+    from harness.app_model import analyze
 
     client = Client(url, verbose=False)
     start.wait()
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-growth", type=float, default=100, help="MB of RSS growth allowed from round 1 to the last")
     args = p.parse_args(argv)
 
-    from tests.app_model import app_process, model_dir
+    from harness.app_model import app_process, model_dir
 
     clips = make_clips()
     with tempfile.TemporaryDirectory(prefix="selfmm-load-") as temp, \

@@ -3,12 +3,12 @@
     python -m scripts.robustness [--model DIR] [--only inputs security faults] [--markdown]
 
 - inputs: `python app.py` (its own temporary folder) driven through gradio_client with 33 kinds of input
-  (tests/bad_inputs.py). After each: the app is up, no file but the upload itself is left in its temporary
+  (harness/bad_inputs.py). After each: the app is up, no file but the upload itself is left in its temporary
   folder, no answer shows that folder's path; its open files and memory are recorded.
-- security (tests/security.py), against a second app whose uploads live 5 s: paths and URLs through the raw
+- security (harness/security.py), against a second app whose uploads live 5 s: paths and URLs through the raw
   API, Gradio's file routes, an upload over the size limit, uploads' time to live, a temporary folder lost
   while running; and no pickle loading in the app's code.
-- faults (tests/faults.py): a missing or damaged model, a model made for other features, an unwritable
+- faults (harness/faults.py): a missing or damaged model, a model made for other features, an unwritable
   temporary folder, a Whisper folder that is missing or damaged or a name that needs the internet: each
   must stop `python app.py` at start with a clear message; and Whisper failing during a request.
 The exit status is 1 when a row is not ok. The same checks run in tests/test_robustness.py; the load test is
@@ -30,8 +30,8 @@ def run_inputs(model: Path, rows: list, work: Path) -> str:
     """The bad inputs against one app; returns a line on its open files and memory."""
     from gradio_client import Client
 
-    from tests.app_model import app_process
-    from tests.bad_inputs import CASES, run_case
+    from harness.app_model import app_process
+    from harness.bad_inputs import CASES, run_case
 
     temp = work / "gradio-temp"
     with app_process(model, env={"GRADIO_TEMP_DIR": str(temp)}) as app:
@@ -52,9 +52,9 @@ def run_security(model: Path, rows: list, work: Path) -> None:
     from gradio_client import Client
 
     from demo.limits import LIMITS
-    from tests import security
-    from tests.app_model import REPO, app_process
-    from tests.faults import temp_folder_lost_while_running
+    from harness import security
+    from harness.app_model import REPO, app_process
+    from harness.faults import temp_folder_lost_while_running
 
     keep = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (REPO / "assets" / "examples").glob("*.mp4")}
     temp = work / "gradio-temp-ttl"
@@ -68,7 +68,7 @@ def run_security(model: Path, rows: list, work: Path) -> None:
 
 
 def run_faults(model: Path, rows: list, work: Path) -> None:
-    from tests.faults import FAULTS, run_fault, whisper_fails_during_a_request
+    from harness.faults import FAULTS, run_fault, whisper_fails_during_a_request
 
     for i, fault in enumerate(FAULTS):
         rows.append(run_fault(fault, model, work / f"fault-{i}"))
@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", action="store_true", help="print the table in Markdown")
     args = p.parse_args(argv)
 
-    from tests.app_model import model_dir
-    from tests.bad_inputs import table
+    from harness.app_model import model_dir
+    from harness.bad_inputs import table
 
     model = Path(args.model) if args.model else model_dir()
     rows: list = []

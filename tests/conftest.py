@@ -10,7 +10,7 @@ import pytest
 def tiny_export(tmp_path_factory) -> dict:
     """Checkpoint, feature file and its fp32 artifact of the tiny model (exported through the CLI), made once per
     test session and shared read-only by test_export.py and test_artifact.py."""
-    from tests.tiny_model import CARD_EXTRA, make_checkpoint, run_export
+    from tests.support.tiny_model import CARD_EXTRA, make_checkpoint, run_export
 
     root = tmp_path_factory.getbasetemp() / "tiny-export"
     ckpt, data, out = root / "best.pt", root / "synth.pkl", root / "artifact"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import media
-from tests.app_model import REPO, analyze, model_dir, running_app
+from harness import media
+from harness.app_model import REPO, analyze, model_dir, running_app
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is needed to make speech")]

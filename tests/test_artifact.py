@@ -16,7 +16,7 @@ import pytest
 
 from demo.artifact import ArtifactError, load_artifact
 from selfmm.features.spec import FeatureSpec
-from tests.tiny_model import AUDIO_DIM, HEADS, REPO, VISION_DIM, synth_specs
+from tests.support.tiny_model import AUDIO_DIM, HEADS, REPO, VISION_DIM, synth_specs
 
 
 @pytest.fixture

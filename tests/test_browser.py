@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import media
-from tests.app_model import model_dir, running_app
+from harness import media
+from harness.app_model import model_dir, running_app
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [

@@ -20,7 +20,7 @@ from selfmm.data import load_feature_file, save_feature_file, synth_feature_file
 from selfmm.features.spec import FeatureSpec
 from selfmm.model import SelfMM
 from selfmm.train import load_checkpoint, save_checkpoint
-from tests.tiny_model import (AUDIO_DIM, CARD_EXTRA, HEADS, TEXT_LEN, TINY_BERT, VISION_DIM, VOCAB, run_export,
+from tests.support.tiny_model import (AUDIO_DIM, CARD_EXTRA, HEADS, TEXT_LEN, TINY_BERT, VISION_DIM, VOCAB, run_export,
                               synth_specs)
 
 

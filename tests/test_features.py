@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from selfmm.features import FeatureSpec
-from tests import media
+from harness import media
 
 pytestmark = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
 

@@ -5,7 +5,7 @@ import pytest
 
 from demo.limits import Limits
 from demo.live import SAMPLE_RATE, LiveConfig, LiveSession
-from tests import media
+from harness import media
 
 
 def second(value: float = 0.1) -> tuple[int, np.ndarray]:
@@ -58,7 +58,7 @@ def test_silence_below_min_seconds_is_not_scored():
 @pytest.fixture(scope="module")
 def analyzer():
     from demo.analyzer import Analyzer
-    from tests.app_model import model_dir
+    from harness.app_model import model_dir
 
     return Analyzer.load(model_dir(), warm_up=False)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import media
+from harness import media
 
 pytestmark = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
 

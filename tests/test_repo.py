@@ -28,12 +28,16 @@ def test_training_code_does_not_import_gradio():
 
 
 def test_imports_point_one_way():
-    """selfmm imports neither export, demo nor scripts; a script imports no other script (shared code lives in
-    the package), and the recipe loads without torch."""
-    for path in (ROOT / "selfmm").rglob("*.py"):
-        assert not re.search(r"^\s*(import|from)\s+(export|demo|scripts)\b", path.read_text(), re.M), path
-    for path in (ROOT / "scripts").glob("*.py"):
-        assert not re.search(r"^\s*(import|from)\s+scripts\b", path.read_text(), re.M), path
+    """selfmm imports neither export, demo, scripts, harness nor tests; the app's and the exporter's code import no
+    harness, script or test; a script imports neither another script nor tests (shared code lives in the packages,
+    what drives the app from outside in harness/), and the recipe loads without torch."""
+    def imports(folder: str, names: str, pattern: str = "*.py") -> list[Path]:
+        return [p for p in (ROOT / folder).rglob(pattern)
+                if re.search(rf"^\s*(import|from)\s+({names})\b", p.read_text(), re.M)]
+
+    assert imports("selfmm", "export|demo|scripts|harness|tests") == []
+    assert imports("demo", "export|scripts|harness|tests") == [] and imports("export", "demo|scripts|harness|tests") == []
+    assert imports("scripts", "scripts|tests") == [] and imports("harness", "scripts|tests") == []
     code = ("import sys, selfmm.recipe.splits, selfmm.recipe.corpus, selfmm.recipe.scores, selfmm.recipe.card, "
             "selfmm.recipe.text; bad = [m for m in ('torch',) if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import media, security
-from tests.app_model import REPO, app_process, model_dir
-from tests.bad_inputs import CASES, run_case
-from tests.faults import FAULTS, run_fault, temp_folder_lost_while_running, whisper_fails_during_a_request
+from harness import media, security
+from harness.app_model import REPO, app_process, model_dir
+from harness.bad_inputs import CASES, run_case
+from harness.faults import FAULTS, run_fault, temp_folder_lost_while_running, whisper_fails_during_a_request
 
 slow = pytest.mark.slow
 needs_espeak = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is needed to make speech")

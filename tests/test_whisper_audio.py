@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from tests import media
-from tests.app_model import REPO
+from harness import media
+from harness.app_model import REPO
 
 pytestmark = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
 
@@ -104,7 +104,7 @@ def test_frames_agree_across_cpu_code_paths(tmp_path):
     """With int8, MKL's VNNI and AVX2 kernels gave states up to ~3 apart, so the voice head read differently from
     machine to machine; the float32 states must agree whichever kernels run (MKL_CBWR picks them)."""
     script = ("import sys, librosa, numpy as np\n"
-              "from tests import media\n"
+              "from harness import media\n"
               "from selfmm.features.whisper_audio import WhisperAudioExtractor\n"
               "wave, rate = media.speech_samples(seconds=4.0)\n"
               f"y = librosa.resample(wave, orig_sr=rate, target_sr={RATE})\n"

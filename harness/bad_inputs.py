@@ -17,8 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from tests import media
-from tests.app_model import AppProcess, analyze
+from harness import media
+from harness.app_model import AppProcess, analyze
 
 ANALYSED, REFUSED = "analysed", "refused"
 LONG_TEXT = ("This sentence is typed again and again to make a very long text. " * 80)[:5000]
@@ -107,7 +107,7 @@ def _odd_name(d: Path) -> dict:
 
 
 def _no_pwned(raw: dict) -> str | None:
-    from tests.app_model import REPO
+    from harness.app_model import REPO
 
     return "a shell ran the name" if (REPO / "pwned").exists() or Path("pwned").exists() else None
 

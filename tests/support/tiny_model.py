@@ -16,7 +16,7 @@ from selfmm.features.spec import FeatureSpec
 from selfmm.model import SelfMM
 from selfmm.train import Trainer, save_checkpoint, set_seed
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VOCAB = 1300  # the synthetic generator needs ids up to 1200
 TINY_BERT = dict(model_type="bert", vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                  intermediate_size=64, max_position_embeddings=64)

@@ -19,8 +19,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.app_model import REPO, AppProcess
-from tests.bad_inputs import Row, files_in
+from harness.app_model import REPO, AppProcess
+from harness.bad_inputs import Row, files_in
 
 REFUSED = "refused"
 PASSWD = Path("/etc/passwd")
@@ -149,7 +149,7 @@ def upload_over_the_limit(app: AppProcess, temp: Path, limit: int) -> Row:
 def uploads_expire(app: AppProcess, temp: Path, ttl: float, keep: set[str]) -> Row:
     """Upload a clip, analyse it, wait: the copy is deleted after `ttl` s (all uploads are); sending its server
     path again then gets a clear message. `keep`: checksums of files that stay (the examples)."""
-    from tests import media
+    from harness import media
 
     t0 = time.perf_counter()
     clip = media.clip("speech", 1.0, ".wav")

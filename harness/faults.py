@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tests.app_model import REPO, free_port
-from tests.bad_inputs import Row
+from harness.app_model import REPO, free_port
+from harness.bad_inputs import Row
 
 STOPPED = "stopped"
 LOG_LINE = re.compile(r"^[WIE]\d{4} |^(INFO|WARNING)[: ]")
@@ -156,7 +156,7 @@ def whisper_fails_during_a_request(model: Path, timeout: float = 120) -> Row:
 
     from demo.analyzer import Analyzer
     from demo.ui import build
-    from tests import media
+    from harness import media
 
     class BrokenWhisper:
         def transcribe(self, *args, **kwargs):
@@ -188,8 +188,8 @@ def whisper_fails_during_a_request(model: Path, timeout: float = 120) -> Row:
 def temp_folder_lost_while_running(app, temp: Path, client) -> Row:
     """The temporary folder is replaced by a file while the app runs (as a full disk would make it fail): an
     upload fails, the app keeps serving, and uploads work again once the folder can be written."""
-    from tests import media
-    from tests.app_model import analyze
+    from harness import media
+    from harness.app_model import analyze
 
     t = time.perf_counter()
     problems = []

@@ -6,7 +6,7 @@ tokenizer, `python -m selfmm.train` for 1 epoch and `python -m export`. Its scor
 card and missing-modality behaviour are the real ones. The vision head is marked uncalibrated, as in the real
 demo model (no labelled face video exists here).
 
-    python -m tests.app_model OUT_DIR       # build one by hand (about a minute on 2 cores)
+    python -m harness.app_model OUT_DIR       # build one by hand (about a minute on 2 cores)
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Helpers that only tests share (fixtures themselves are in tests/conftest.py)."""
