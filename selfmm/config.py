@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 FUSIONS = ("mlp", "convex")
+AV_ENCODERS = ("lstm", "mean")
 
 
 @dataclass
@@ -44,6 +45,9 @@ class ModelConfig:
     bounded_heads: bool = False
     fusion: str = "mlp"
     output_bound: float = 3.0
+    # av_encoder="mean": audio and vision are the mean of their valid frames, then a linear layer, instead of
+    # the paper's LSTM subnet (the *_lstm_hidden sizes are then unused; the dropouts apply before the linear).
+    av_encoder: str = "lstm"
 
     @property
     def text_dim(self) -> int:
@@ -52,6 +56,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.av_encoder not in AV_ENCODERS:
+            raise ValueError(f"av_encoder must be one of {AV_ENCODERS}, got {self.av_encoder!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

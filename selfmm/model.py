@@ -2,7 +2,8 @@
 
 A fine-tuned BERT-architecture text encoder ([CLS] of the last layer), one-layer LSTMs for audio and vision
 (final hidden state of the valid frames, then a linear projection), a fusion MLP over the concatenation and
-three unimodal MLPs. Each MLP's first ReLU layer is the feature vector the ULGM reads.
+three unimodal MLPs. Each MLP's first ReLU layer is the feature vector the ULGM reads. `av_encoder="mean"` (our
+option) replaces the two LSTMs by the mean of the valid frames.
 
 Absent modalities (our extension, see docs/method.md): audio or vision with length 0, or text whose attention
 mask is all zeros, is absent. The model replaces an absent modality's encoder vector by zeros before the
@@ -57,6 +58,33 @@ class SequenceEncoder(nn.Module):
         return self.linear(self.dropout(h))
 
 
+class MeanEncoder(nn.Module):
+    """Mean of the valid frames -> dropout -> linear: the `av_encoder="mean"` alternative to the LSTM.
+
+    Why: frames that already summarise a window (Whisper's encoder states, a face CNN's embedding) carry the
+    clip's valence in their average; a linear read-out of that average is what held across speakers in the
+    probes (docs/default-model.md), where the LSTM's last state depends on how the clip ends. Length 0 gives
+    zeros (the caller's mask discards them).
+    """
+
+    def __init__(self, in_size: int, out_size: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_size, out_size)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
+        mean = (x * valid.unsqueeze(2)).sum(1) / valid.sum(1, keepdim=True).clamp(min=1.0)
+        return self.linear(self.dropout(mean))
+
+
+def sequence_encoder(kind: str, in_size: int, hidden: int, out_size: int, dropout: float) -> nn.Module:
+    """The audio or vision subnet named by ModelConfig.av_encoder."""
+    if kind == "mean":
+        return MeanEncoder(in_size, out_size, dropout)
+    return SequenceEncoder(in_size, hidden, out_size, dropout)
+
+
 class Head(nn.Module):
     """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(out)."""
 
@@ -89,8 +117,9 @@ class SelfMM(nn.Module):
         self.config = config
         c = config
         self.text_model = TextEncoder(c.text_encoder)
-        self.audio_model = SequenceEncoder(c.audio_in, c.a_lstm_hidden, c.audio_out, c.a_lstm_dropout)
-        self.video_model = SequenceEncoder(c.vision_in, c.v_lstm_hidden, c.video_out, c.v_lstm_dropout)
+        self.audio_model = sequence_encoder(c.av_encoder, c.audio_in, c.a_lstm_hidden, c.audio_out, c.a_lstm_dropout)
+        self.video_model = sequence_encoder(c.av_encoder, c.vision_in, c.v_lstm_hidden, c.video_out,
+                                            c.v_lstm_dropout)
         self.post_fusion = Head(c.text_dim + c.audio_out + c.video_out, c.post_fusion_dim, c.post_fusion_dropout,
                                 out=3 if c.fusion == "convex" else 1)
         self.post_text = Head(c.text_dim, c.post_text_dim, c.post_text_dropout)

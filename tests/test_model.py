@@ -1,4 +1,6 @@
 """The network: padded LSTM == packed LSTM, batch size 1, absent modalities, and the reference's shapes."""
+from dataclasses import replace
+
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -134,7 +136,6 @@ def test_input_standardisation_is_identity_by_default_and_uses_valid_frames_only
 
 def demo_model(seed: int = 0, fusion: str = "convex") -> SelfMM:
     """A tiny model with the demo options and large random weights, so that unbounded outputs would overshoot."""
-    from dataclasses import replace
 
     torch.manual_seed(seed)
     model = SelfMM(replace(tiny_model().config, bounded_heads=True, fusion=fusion)).eval()
@@ -179,3 +180,48 @@ def test_encoding_only_the_rows_with_text_changes_nothing():
         one = model(**{k: v[i:i + 1] for k, v in b.items()})
         for head in "MTAV":
             assert torch.allclose(mixed[head][i], one[head][0], atol=1e-5)
+
+
+def test_mean_encoder_reads_the_mean_of_the_valid_frames_only():
+    from selfmm.model import MeanEncoder
+
+    torch.manual_seed(0)
+    enc = MeanEncoder(7, 4, 0.0).eval()
+    x = torch.randn(3, 10, 7)
+    lengths = torch.tensor([10, 3, 0])
+    out = enc(x, lengths)
+    assert torch.allclose(out[0], enc.linear(x[0].mean(0)), atol=1e-6)
+    assert torch.allclose(out[1], enc.linear(x[1, :3].mean(0)), atol=1e-6)  # padding frames do not count
+    assert torch.allclose(out[2], enc.linear.bias, atol=1e-6)  # length 0: a zero mean, no NaN
+
+
+def test_av_encoder_option_builds_mean_subnets_and_refuses_unknown_kinds():
+    from selfmm.model import MeanEncoder
+
+    model = SelfMM(replace(tiny_model().config, av_encoder="mean")).eval()
+    assert isinstance(model.audio_model, MeanEncoder) and isinstance(model.video_model, MeanEncoder)
+    out = model(**batch(seed=7))
+    assert all(torch.isfinite(out[h]).all() for h in "MTAV")
+    with pytest.raises(ValueError, match="av_encoder"):
+        replace(tiny_model().config, av_encoder="gru")
+
+
+def test_mean_encoder_exports_to_onnx_with_parity(tmp_path):
+    """The mean subnet through ONNX Runtime equals PyTorch, with lengths the export never saw (1, full, 0)."""
+    from export.onnx_export import export_onnx
+    from selfmm import contract
+
+    torch.manual_seed(0)
+    model = SelfMM(replace(tiny_model().config, av_encoder="mean", bounded_heads=True, fusion="convex")).eval()
+    export_onnx(model, tmp_path / "m.onnx")
+    b = batch(b=3, seed=8)
+    b["audio_lengths"] = torch.tensor([1, 30, 0])
+    b["vision_lengths"] = torch.tensor([25, 0, 1])
+    with torch.no_grad():
+        ref = model(**b)
+    session = contract.open_session(tmp_path / "m.onnx")
+    got = dict(zip([o.name for o in session.get_outputs()],
+                   session.run(None, contract.feeds(*(b[k].numpy() for k in (
+                       "text_ids", "text_mask", "audio", "audio_lengths", "vision", "vision_lengths"))))))
+    for head in "MTAV":
+        assert abs(got[head].reshape(-1) - ref[head].numpy().reshape(-1)).max() < 1e-5
