@@ -366,3 +366,19 @@ def test_sound_without_words_is_audio_without_text(pipeline):
     c = pipeline.extract((16000, noise))
     assert c.missing == {"text": "no recognisable speech", "vision": "no video track"}
     assert c.audio is not None and c.transcript_source == "whisper"
+
+
+def test_vision_times_with_and_without_skipped_frames():
+    from types import SimpleNamespace
+
+    from selfmm.features.pipeline import FeaturePipeline
+
+    features = SimpleNamespace(face=SimpleNamespace(spec=SimpleNamespace(fps=10.0)))  # a pipeline's face extractor
+    vision_times = FeaturePipeline.vision_times
+    full = SimpleNamespace(vision=np.zeros((4, 2)), stats={"vision": {"frames": 4, "frames_with_face": 4}})
+    assert vision_times(features, full).tolist() == [0.0, 0.1, 0.2, 0.3]
+    half = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "frames_with_face": 2}})
+    assert vision_times(features, half).tolist() == [0.0, 0.2]  # spread evenly when the kept frames are unknown
+    exact = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "times": [0.1, 0.3]}})
+    assert vision_times(features, exact).tolist() == [0.1, 0.3]  # the times the extractors report
+    assert vision_times(features, SimpleNamespace(vision=None, stats={})) is None
