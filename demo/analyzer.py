@@ -50,7 +50,7 @@ class Result:
     uncalibrated: list[str]  # heads the card marks as not trained on real data of their modality
     disagreement: Disagreement
     transcript: str
-    transcript_source: str  # "whisper", "typed" or "none"
+    transcript_source: str  # "whisper", "given" (typed by the user) or "none", as the FeaturePipeline says
     segments: list[dict]  # [{"start", "end", "text", "scores": {M,T,A,V}}] when the clip holds 2+ sentences
     timings: dict[str, float]  # stage -> seconds; "total" is wall time
     model: str
@@ -254,7 +254,7 @@ class Analyzer:
         report(1.0, "Done")
         return Result(input=label, scores=scores, missing=missing, uncalibrated=list(self.uncalibrated),
                       disagreement=dis, transcript=clip.transcript,
-                      transcript_source={"given": "typed"}.get(clip.transcript_source, clip.transcript_source),
+                      transcript_source=clip.transcript_source,
                       segments=segments, timings=timings, model=self.model_name, duration=clip.duration,
                       notes=notes)
 

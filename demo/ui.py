@@ -145,7 +145,7 @@ def render(res: Result, source: str) -> list:
             figs.append(gauge(h, res.scores[h]))
     tl = timeline(res.segments)
     transcript = res.transcript or "(no speech recognised)"
-    if res.transcript_source == "typed":
+    if res.transcript_source == "given":
         transcript = res.transcript + "\n(typed)"
     return [status_markdown(res.scores, res.missing, res.uncalibrated, res.notes, res.duration, source), *figs,
             disagreement_markdown(res.disagreement.level, res.disagreement.summary), transcript,
