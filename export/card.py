@@ -124,7 +124,8 @@ def build_card(ckpt: dict[str, Any], *, extra: dict[str, Any], parity: dict[str,
         "export": {**git_state(repo), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                    "quantization": quantization, "exporter": "torch.onnx (TorchScript, dynamo=False)",
                    "torch": torch.__version__.split("+")[0], "onnxruntime": onnxruntime.__version__, **onnx_info},
-        "checkpoint": {"train_config": tc, "result": ckpt.get("result")},
+        "checkpoint": {"model_config": {k: v for k, v in mc.items() if k != "text_encoder"}, "train_config": tc,
+                       "result": ckpt.get("result")},
     }
     for k, v in extra.items():  # anything else the builder states (e.g. "notes", "intended_use")
         if k not in card and k not in ("heads", "text_encoder"):

@@ -130,17 +130,20 @@ def main() -> None:
     p.add_argument("--skip-text", action="store_true")
     p.add_argument("--branch-seeds", type=int, nargs="*", default=[],
                    help="also train Self-MM's audio and vision branches alone, LSTM and mean subnets, these seeds")
+    p.add_argument("--loco", action="store_true", help="with --branch-seeds: also train the audio branch on each "
+                   "corpus alone (leave one corpus out)")
+    p.add_argument("--modalities", nargs="+", default=list(BRANCHES), help="with --branch-seeds: which branches")
     p.add_argument("--text-encoder", type=Path, nargs="*", default=[],
                    help="also run the text baseline from these encoder folders (e.g. runs/default/encoder)")
     args = p.parse_args()
     torch.set_num_threads(2)
     data = load_feature_file(args.corpus)
     results = {"audio_only (RAVDESS actors 21-24)": audio_baseline(data)}
-    for modality in BRANCHES if args.branch_seeds else ():
+    for modality in args.modalities if args.branch_seeds else ():
         for kind in ("lstm", "mean"):
             results[f"{modality} branch, {kind} (balanced valence sign)"] = branch_baseline(
                 data, modality, kind, args.branch_seeds)
-            for source in BRANCHES[modality][0] if modality == "audio" else ():  # leave one corpus out
+            for source in BRANCHES[modality][0] if modality == "audio" and args.loco else ():  # leave one corpus out
                 results[f"{modality} branch, {kind}, trained on {source} alone"] = branch_baseline(
                     data, modality, kind, args.branch_seeds, sources=(source,))
         print(json.dumps(results, indent=1), flush=True)
