@@ -146,8 +146,7 @@ class FeaturePipeline:
     @property
     def _shares_encoder(self) -> bool:
         """Whether the voice features run the transcriber's Whisper (and so hand it their encoder pass)."""
-        model = getattr(self._transcriber, "model", None)
-        return model is not None and getattr(self.audio, "model", None) is model
+        return self._transcriber is not None and getattr(self.audio, "model", None) is self._transcriber.model
 
     @property
     def specs(self) -> dict[str, FeatureSpec]:
