@@ -3,11 +3,9 @@
 The stages that do the work release the GIL (PyAV decoding, CTranslate2's Whisper, MediaPipe's graph, numpy
 and librosa's FFTs), so they run side by side in threads:
 
-    decode audio ──── audio features ──── ASR ── tokenize     (audio, then text)
-    decode video ───── face features                          (vision)
-
-With Whisper-encoder audio features the transcription waits for them and decodes from their encoder pass of the
-first 30 s window (one encoder pass per clip, not two); with other audio features the two run side by side.
+    decode audio ──┬── ASR ── tokenize        (text)
+                   └── audio features         (audio)
+    decode video ───── face features          (vision)
 
 `FeaturePipeline.for_card` builds the extractors a model card names, so the app extracts what its model was
 trained on; `extract(..., progress=)` reports each extractor as it finishes, for a progress bar.
@@ -144,11 +142,6 @@ class FeaturePipeline:
         return self._transcriber
 
     @property
-    def _shares_encoder(self) -> bool:
-        """Whether the voice features run the transcriber's Whisper (and so hand it their encoder pass)."""
-        return self._transcriber is not None and getattr(self.audio, "model", None) is self._transcriber.model
-
-    @property
     def specs(self) -> dict[str, FeatureSpec]:
         out = {"text": self.tokenizer.spec, "audio": self.audio.spec}
         if self.face is not None:
@@ -234,11 +227,9 @@ class FeaturePipeline:
                 "decode_video", load_media, source, SAMPLE_RATE, self.face.fps, MAX_SIDE, False, True)
             return video, timed("vision", self.face.extract, video.frames, video.fps)
 
-        def text_branch(wave: np.ndarray | None, voice: Future | None):
+        def text_branch(wave: np.ndarray | None):
             if not run_asr or wave is None:
                 return None
-            if voice is not None:  # the transcription decodes from the voice features' encoder pass
-                voice.exception()
             return timed("asr", self.transcriber.transcribe, wave, SAMPLE_RATE)
 
         if isinstance(src, (str, os.PathLike, bytes, bytearray)):
@@ -254,8 +245,8 @@ class FeaturePipeline:
             f_video = self._submit(video_branch, media)
 
         wave = media.waveform
+        f_text = self._submit(text_branch, wave)
         f_audio = self._submit(timed, "audio", self.audio.extract, wave, media.sample_rate)
-        f_text = self._submit(text_branch, wave, f_audio if self._shares_encoder else None)
         transcript_result = f_text.result()
         audio_result: Extracted = f_audio.result()
         video_media, vision_result = f_video.result()
