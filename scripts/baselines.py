@@ -80,15 +80,17 @@ def branch_baseline(data, modality: str, kind: str, seeds: list[int], sources=No
     (xtr, ltr, ytr, _), valid = (branch_tensors(data[s], modality, sources) for s in ("train", "valid"))
     tests = {s: branch_tensors(data["test"], modality, [s]) for s in (*all_sources, *test_only)}
     mean, std = frame_stats(xtr, ltr)  # as the model standardises its input (normalize_inputs)
-    scale = lambda x: (x - mean) / std  # noqa: E731
+    xtr = (xtr - mean) / std
+    # each evaluation set once, standardised, with its emotions and its rows per source
+    evals = {name: ((x - mean) / std, lengths, np.array([emotion_of(i) for i in ids]),
+                    {src: source_rows(ids, src) for src in dict.fromkeys(str(i).split("$_$")[0] for i in ids)})
+             for name, (x, lengths, _, ids) in [("valid", valid), *tests.items()]}
 
-    def scores(model, x, lengths, ids) -> dict[str, float]:
+    def scores(model, name: str) -> dict[str, float]:
+        x, lengths, emotions, rows = evals[name]
         with torch.no_grad():
-            pred = model(scale(x), lengths).numpy()
-        emotions = np.array([emotion_of(i) for i in ids])
-        return {s: valence_sign_accuracy(pred[[str(i).startswith(s) for i in ids]],
-                                         emotions[[str(i).startswith(s) for i in ids]])
-                for s in dict.fromkeys(str(i).split("$_$")[0] for i in ids)}
+            pred = model(x, lengths).numpy()
+        return {src: valence_sign_accuracy(pred[r], emotions[r]) for src, r in rows.items()}
 
     out = {}
     for seed in seeds:
@@ -102,13 +104,12 @@ def branch_baseline(data, modality: str, kind: str, seeds: list[int], sources=No
         for _ in range(epochs):
             encoder.train(), head.train()
             for b in np.array_split(rng.permutation(len(ytr)), max(1, len(ytr) // 16)):
-                loss = (model(scale(xtr[b]), ltr[b]) - torch.from_numpy(ytr[b])).abs().mean()
+                loss = (model(xtr[b], ltr[b]) - torch.from_numpy(ytr[b])).abs().mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
             encoder.eval(), head.eval()
-            history.append({"valid": scores(model, valid[0], valid[1], valid[3]),
-                            "test": {k: v for s, t in tests.items() for k, v in scores(model, t[0], t[1], t[3]).items()}})
+            history.append({"valid": scores(model, "valid"), "test": {k: v for s in tests for k, v in scores(model, s).items()}})
         best = int(np.argmax([np.mean(list(h["valid"].values())) for h in history]))
         out[str(seed)] = {"best_epoch": best + 1, **history[best]}
     return out
