@@ -15,7 +15,6 @@ from selfmm.contract import (AUDIO, AUDIO_LENGTHS, HEAD_MODALITY, HEADS, MODALIT
                              VISION_LENGTHS)
 
 FORMAT_VERSION = 1
-TRAINED_ON = {"M": "multimodal", "T": "text", "A": "audio", "V": "vision"}
 LABEL_RANGE = {"mosi": 3.0, "mosei": 3.0, "sims": 1.0}
 
 
@@ -55,17 +54,18 @@ def _heads(given: dict[str, Any], present: dict[str, int] | None = None) -> dict
     whether those data were real is the trainer's claim, so the note says where the verdict came from."""
     out = {}
     for h, modality in HEAD_MODALITY.items():
+        data = "multimodal" if h == "M" else modality  # what a head's training samples carried
         g = given.get(h, {})
         g = {"calibrated": bool(g)} if isinstance(g, bool) else dict(g)
         if "calibrated" not in g:
             n = sum(present.values()) if (present and h == "M") else (present or {}).get(modality)
             if n:
-                g = {"calibrated": True, "note": g.get("note") or f"trained with {TRAINED_ON[h]} data "
+                g = {"calibrated": True, "note": g.get("note") or f"trained with {data} data "
                                                                   f"({n} training samples had it)"}
             else:
                 g = {"calibrated": False, "note": g.get("note") or (
-                    f"no {TRAINED_ON[h]} data in training" if present else
-                    f"not stated at export whether the {modality} head was trained on real {TRAINED_ON[h]} data")}
+                    f"no {data} data in training" if present else
+                    f"not stated at export whether the {modality} head was trained on real {data} data")}
         out[h] = {"calibrated": bool(g["calibrated"]), "note": g.get("note", "")}
     return out
 

@@ -28,7 +28,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
 from torch.distributed.elastic.multiprocessing.errors import record
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm

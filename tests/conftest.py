@@ -20,3 +20,27 @@ def tiny_export(tmp_path_factory) -> dict:
                           "--card-extra", json.dumps(CARD_EXTRA))
         assert proc.returncode == 0, proc.stderr
     return {"checkpoint": ckpt, "data": data, "out": out, "card": json.loads((out / "card.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    """The default FeaturePipeline, warmed up, shared by the feature tests."""
+    from selfmm.features import FeaturePipeline
+
+    with FeaturePipeline() as p:
+        p.warm_up()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def full_clip():
+    """A 4 s mp4 of espeak-ng speech over the moving astronaut photo."""
+    from harness import media
+
+    return media.clip("face+speech", 4.0, ".mp4")
+
+
+@pytest.fixture(scope="session")
+def full(pipeline, full_clip):
+    """That clip's extracted features."""
+    return pipeline.extract(full_clip)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from selfmm.data import FeatureFile, load_feature_file, make_loader, save_feature_file, synth_feature_file
+from selfmm.data import FeatureFile, make_loader, save_feature_file, synth_feature_file
 from selfmm.distributed import Context, DistributedError, ShardedLoader, per_rank_batch, shares
 from selfmm.train import main
 

