@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from selfmm.config import AV_ENCODERS
 from selfmm.data import Split, load_feature_file
 from selfmm.metrics import mosi_metrics
 from selfmm.recipe.scores import audio_scores, sign_accuracy, sign_classifier
@@ -134,6 +135,8 @@ def main() -> None:
     p.add_argument("--loco", action="store_true", help="with --branch-seeds: also train the audio branch on each "
                    "corpus alone (leave one corpus out)")
     p.add_argument("--modalities", nargs="+", default=list(BRANCHES), help="with --branch-seeds: which branches")
+    p.add_argument("--subnets", nargs="+", choices=list(AV_ENCODERS), default=list(AV_ENCODERS),
+                   help="with --branch-seeds: which frame encoders")
     p.add_argument("--text-encoder", type=Path, nargs="*", default=[],
                    help="also run the text baseline from these encoder folders (e.g. runs/default/encoder)")
     args = p.parse_args()
@@ -141,7 +144,7 @@ def main() -> None:
     data = load_feature_file(args.corpus)
     results = {"audio_only (RAVDESS actors 21-24)": audio_baseline(data)}
     for modality in args.modalities if args.branch_seeds else ():
-        for kind in ("lstm", "mean"):
+        for kind in args.subnets:
             results[f"{modality} branch, {kind} (balanced valence sign)"] = branch_baseline(
                 data, modality, kind, args.branch_seeds)
             for source in BRANCHES[modality][0] if modality == "audio" and args.loco else ():  # leave one corpus out

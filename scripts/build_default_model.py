@@ -64,6 +64,9 @@ def main() -> None:
     p.add_argument("--audio", choices=AUDIO_FEATURES, default=AUDIO,
                    help="stage corpus: the audio features, Whisper tiny.en's encoder states or the 24 librosa columns "
                         "of the earlier defaults")
+    p.add_argument("--voice-copies", type=int, default=0,
+                   help="stage corpus: recording-chain copies (selfmm.augment) of each training voice clip added to "
+                        "the training split; 0 (the shipped model) adds none")
     p.add_argument("--text-pretrain", choices=["vader", "vader+meld", "none"], default="vader",
                    help="start Self-MM's text encoder from MiniLM fine-tuned on VADER (stage encoder; with MELD: "
                         "tried, not better on MOSI dev) or from MiniLM itself")
@@ -93,7 +96,7 @@ def main() -> None:
         from selfmm.face_cnn import main as train_face_cnn
         train_face_cnn(["--data", str(args.data), "--out", str(face_dir)])
     if args.stage in ("corpus", "all"):
-        build_corpus(args.data, corpus, args.audio, face_model)
+        build_corpus(args.data, corpus, args.audio, face_model, args.voice_copies)
     encoder = args.work / "encoder"
     if args.stage in ("encoder", "all") and args.text_pretrain != "none":
         pretrain_encoder(args.data, corpus, encoder, args.text_pretrain)

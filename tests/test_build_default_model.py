@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from selfmm import corpora
+from selfmm.features.spec import Extracted, FeatureSpec
 from selfmm.metrics import valence_sign_accuracy
 from selfmm.recipe.corpus import face_samples, stratified
 from selfmm.recipe.scores import combination_scores, emotion_of, per_source, text_with_audio_gate
@@ -96,3 +97,42 @@ def test_selection_below_the_audio_gate_ranks_after_every_epoch_that_passes():
     outputs, labels, ids = split(AUDIO_GATE)
     outputs["M"] = labels + 3.0  # a far worse text side still wins once the audio head passes
     assert text_with_audio_gate(outputs, labels, ids) < score
+
+
+class LoudnessExtractor:
+    """A real, tiny audio extractor: one frame holding the clip's RMS; quieter than 0.01 is missing."""
+
+    spec = FeatureSpec("loudness", "1", "audio", rate=16000, dim=1, columns=("rms",))
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def extract(self, wave: np.ndarray) -> Extracted:
+        self.calls += 1
+        rms = float(np.sqrt(np.mean(wave.astype(np.float64) ** 2)))
+        return Extracted(np.array([[rms]], np.float32)) if rms >= 0.01 else Extracted(None, "silence")
+
+
+def test_speech_features_cache_grows_remembers_missing_clips_and_keeps_copies_apart(tmp_path):
+    from scipy.io import wavfile
+
+    from selfmm.recipe.corpus import chain_copy, speech_cache, speech_features, speech_samples
+
+    (tmp_path / "Actor_01").mkdir()
+    names = {"03-01-03-02-01-01-01": 0.3, "03-01-05-02-01-01-01": 0.2, "03-01-01-01-01-01-01": 0.001}
+    for stem, amplitude in names.items():
+        t = np.arange(16000) / 16000
+        wavfile.write(tmp_path / "Actor_01" / f"{stem}.wav", 16000, (amplitude * np.sin(2 * np.pi * 220 * t) * 32767)
+                      .astype(np.int16))
+    utterances = [corpora.Utterance(p, "happy", "01", 2.5) for p in sorted((tmp_path / "Actor_01").glob("*.wav"))]
+    ex, cache = LoudnessExtractor(), speech_cache(tmp_path, "ravdess", "loudness")
+    frames = speech_features(utterances[:2], ex, cache)
+    assert ex.calls == 2 and len(frames) == 1  # the quiet clip is missing
+    frames = speech_features(utterances, ex, cache)
+    assert ex.calls == 3 and len(frames) == 2  # only the new clip was extracted
+    assert speech_features(utterances, ex, cache) == frames and ex.calls == 3  # the missing one is remembered
+    copy = speech_features(utterances, ex, speech_cache(tmp_path, "ravdess", "loudness", 1), chain_copy(1))
+    assert ex.calls == 6 and cache.is_file() and speech_cache(tmp_path, "ravdess", "loudness", 1).is_file()
+    assert set(copy) <= set(names) and any(not np.allclose(copy[s], frames[s]) for s in set(copy) & set(frames))
+    rows = speech_samples("ravdess", utterances, copy, {"01": "train"}, copy=1)["train"]
+    assert all(r.id.endswith("-chain1") for r in rows) and {emotion_of(r.id) for r in rows} <= {"happy", "angry"}

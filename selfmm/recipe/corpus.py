@@ -6,6 +6,7 @@ import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -58,46 +59,74 @@ def meld_sentences(data: Path) -> tuple[list[str], np.ndarray]:
     return texts, np.array(labels, dtype=np.float32)
 
 
-def speech_features(utterances: list, extractor, cache: Path | None = None) -> dict[str, np.ndarray]:
+def speech_features(utterances: list, extractor, cache: Path | None = None,
+                    transform: Callable[[np.ndarray, str], np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Audio frames of each utterance (by file stem), computed once and kept in `cache` (a pickle of this
-    project's own making) with the extractor's spec, so that corpus variants and probes reuse them."""
+    project's own making) with the extractor's spec, so that corpus variants and probes reuse them. The cache
+    also remembers the clips the extractor reported missing, and grows: asking for other clips adds them.
+    `transform(wave, stem)`, if given, changes each waveform first (an augmented copy: give it its own cache)."""
     import pickle
 
     from selfmm.features.media import load_audio
 
     spec = extractor.spec.to_dict()
+    kept: dict = {"spec": spec, "frames": {}, "missing": {}}
     if cache is not None and cache.is_file():
         with open(cache, "rb") as f:
-            kept = pickle.load(f)
-        if kept["spec"] == spec and set(kept["frames"]) >= {u.path.stem for u in utterances}:
-            return kept["frames"]
-    frames = {}
-    for i, u in enumerate(utterances):
-        got = extractor.extract(load_audio(u.path).waveform)
+            old = pickle.load(f)
+        if old["spec"] == spec:
+            kept = {"spec": spec, "frames": old["frames"], "missing": old.get("missing", {})}
+    todo = [u for u in utterances if u.path.stem not in kept["frames"] and u.path.stem not in kept["missing"]]
+    for i, u in enumerate(todo):
+        wave = load_audio(u.path).waveform
+        got = extractor.extract(wave if transform is None else transform(wave, u.path.stem))
         if got.frames is None:
             print(f"skipping {u.path.name}: {got.missing}", file=sys.stderr)
+            kept["missing"][u.path.stem] = got.missing
         else:
-            frames[u.path.stem] = got.frames
+            kept["frames"][u.path.stem] = got.frames
         if i % 200 == 0:
-            print(f"speech {i}/{len(utterances)}", file=sys.stderr)
-    if cache is not None:
+            print(f"speech {i}/{len(todo)}", file=sys.stderr)
+    if todo and cache is not None:
         with open(cache, "wb") as f:
-            pickle.dump({"spec": spec, "frames": frames}, f)
-    return frames
+            pickle.dump(kept, f)
+    return {u.path.stem: kept["frames"][u.path.stem] for u in utterances if u.path.stem in kept["frames"]}
 
 
 def speech_samples(corpus: str, utterances: list, frames: dict[str, np.ndarray],
-                   split_of: dict[str, str]) -> dict[str, list[Sample]]:
+                   split_of: dict[str, str], copy: int = 0) -> dict[str, list[Sample]]:
     """Speech clips as samples: audio, and the fixed sentence where the corpus has an English one (RAVDESS: its
-    words are neutral by design, T = 0); EmoDB's German sentences are left out (text absent)."""
+    words are neutral by design, T = 0); EmoDB's German sentences are left out (text absent). A recording-chain
+    copy's id ends in "-chain<copy>" (the stem's fields, which carry the emotion, stay readable)."""
     out: dict[str, list[Sample]] = {"train": [], "valid": [], "test": []}
+    tag = f"-chain{copy}" if copy else ""
     for u in utterances:
         if u.path.stem not in frames:
             continue
         given = {"T": 0.0, "A": u.valence} if u.text else {"A": u.valence}
-        out[split_of[u.speaker]].append(Sample(f"{corpus}$_${u.path.stem}", u.text, u.valence,
+        out[split_of[u.speaker]].append(Sample(f"{corpus}$_${u.path.stem}{tag}", u.text, u.valence,
                                                frames[u.path.stem], given=given))
     return out
+
+
+def speech_cache(cache_dir: Path | None, corpus: str, audio: str, copy: int = 0) -> Path | None:
+    """Where speech_features keeps a corpus's frames: the clips as recorded (copy 0) or recording-chain copy k."""
+    if cache_dir is None:
+        return None
+    return cache_dir / (f"audio_{corpus}_{audio}.pkl" if copy == 0 else f"audio_{corpus}_{audio}_chain{copy}.pkl")
+
+
+def chain_copy(copy: int) -> Callable[[np.ndarray, str], np.ndarray]:
+    """The waveform transform of recording-chain copy `copy` (1, 2, ...): one random chain per clip and copy,
+    fixed by the clip's name and the copy number (selfmm.augment)."""
+    import zlib
+
+    from selfmm.augment import recording_chain
+
+    def transform(wave: np.ndarray, stem: str) -> np.ndarray:
+        return recording_chain(wave, seed=zlib.crc32(f"{stem}/{copy}".encode()))
+
+    return transform
 
 
 def face_samples(faces, embed, prefix: str, seed: int = 0) -> list[Sample]:
@@ -120,21 +149,27 @@ def stratified(groups: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def corpus_samples(data: Path, voice, faces=None, cache_dir: Path | None = None,
-                   splits: tuple[str, ...] = ("train", "valid", "test")) -> dict[str, list[Sample]]:
+                   splits: tuple[str, ...] = ("train", "valid", "test"), voice_copies: int = 0
+                   ) -> dict[str, list[Sample]]:
     """Every labelled sample of `splits`: MOSI transcripts, RAVDESS and EmoDB clips through the audio extractor
     `voice`, and, with a face embedding extractor `faces`, FER2013 and CK+ faces. cache_dir: keep the speech
-    features there (speech_features)."""
+    features there (speech_features). voice_copies: that many recording-chain copies of every training clip
+    (selfmm.augment) join the training split; validation and test clips stay as recorded."""
     from selfmm import corpora
 
     samples = {name: rows for name, rows in mosi_samples(data).items() if name in splits}
     for corpus, reader, split in (("ravdess", corpora.ravdess, RAVDESS_SPLIT), ("emodb", corpora.emodb, EMODB_SPLIT)):
         split_of = {speaker: name for name, speakers in split.items() for speaker in speakers}
         utterances = [u for u in reader(data / corpus) if split_of[u.speaker] in splits]
-        cache = cache_dir / f"audio_{corpus}_{voice.spec.name}.pkl" if cache_dir is not None else None
-        frames = speech_features(utterances, voice, cache)
+        frames = speech_features(utterances, voice, speech_cache(cache_dir, corpus, voice.spec.name))
         for name, rows in speech_samples(corpus, utterances, frames, split_of).items():
             if name in splits:
                 samples[name] += rows
+        train = [u for u in utterances if split_of[u.speaker] == "train"]
+        for copy in range(1, voice_copies + 1) if train else ():
+            frames = speech_features(train, voice, speech_cache(cache_dir, corpus, voice.spec.name, copy),
+                                     chain_copy(copy))
+            samples["train"] += speech_samples(corpus, train, frames, split_of, copy)["train"]
     if faces is not None:
         fer = corpora.fer2013(data / "faces" / "fer2013.npz")
         for name, (usage, n) in FER_ROWS.items():
@@ -157,9 +192,11 @@ def samples_split(rows: list[Sample], tokenizer, audio_shape: tuple[int, int], v
                        {m: [x.given.get(m, np.nan) for x in rows] for m in ("T", "A", "V")})
 
 
-def build_corpus(data: Path, out: Path, audio: str = AUDIO, face_model: Path | None = None) -> None:
+def build_corpus(data: Path, out: Path, audio: str = AUDIO, face_model: Path | None = None,
+                 voice_copies: int = 0) -> None:
     """The corpus stage; `audio` names the audio extractor (selfmm.features.pipeline.AUDIO_FEATURES);
-    `face_model` the face CNN's ONNX file (stage face), without which vision stays absent."""
+    `face_model` the face CNN's ONNX file (stage face), without which vision stays absent; `voice_copies`
+    recording-chain copies of each training clip (corpus_samples)."""
     from selfmm.data import FeatureFile, padded_length, save_feature_file
     from selfmm.features.pipeline import audio_extractor
     from selfmm.features.text import TextTokenizer
@@ -173,7 +210,7 @@ def build_corpus(data: Path, out: Path, audio: str = AUDIO, face_model: Path | N
 
         faces = FaceEmbeddingExtractor(face_model)
     vision_spec = faces.spec if faces is not None else FaceExtractor().spec
-    samples = corpus_samples(data, voice, faces, out.parent)
+    samples = corpus_samples(data, voice, faces, out.parent, voice_copies=voice_copies)
     audio_len = padded_length([x.audio for rows in samples.values() for x in rows])
     vision_len = max(1, padded_length([x.vision for rows in samples.values() for x in rows]))
     splits = {}
