@@ -116,6 +116,22 @@ def branch_baseline(data, modality: str, kind: str, seeds: list[int], sources=No
     return out
 
 
+def branch_summary(results: dict[str, dict]) -> str:
+    """One line per branch run: the mean over seeds (and the range) of each validation and test figure."""
+    lines = []
+    for name, seeds in results.items():
+        if "branch" not in name:
+            continue
+        runs = list(seeds.values())
+        parts = []
+        for part in ("valid", "test"):
+            cells = [f"{src} {100 * np.mean(v):.1f} ({100 * min(v):.1f}-{100 * max(v):.1f})"
+                     for src, v in ((s, [r[part][s] for r in runs]) for s in runs[0][part])]
+            parts.append(f"{part}: " + ", ".join(cells))
+        lines.append(f"{name}, {len(runs)} seeds, epochs {[r['best_epoch'] for r in runs]}\n  " + "\n  ".join(parts))
+    return "\n".join(lines)
+
+
 def text_baseline(data, epochs: int, encoder_dir: Path | None = None) -> dict[str, float]:
     """The plain text regressor on the MOSI rows: fine-tuned on train, best epoch by dev MAE, test metrics."""
     from selfmm.features.text import default_encoder_dir
@@ -152,6 +168,8 @@ def main() -> None:
                     data, modality, kind, args.branch_seeds, sources=(source,))
         print(json.dumps(results, indent=1), flush=True)
     print(json.dumps(results, indent=1))
+    if args.branch_seeds:
+        print(branch_summary(results))
     if not args.skip_text:
         results["text_only (MOSI test)"] = text_baseline(data, args.epochs)
         for enc in args.text_encoder:
