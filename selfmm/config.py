@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 FUSIONS = ("mlp", "convex")
-AV_ENCODERS = ("lstm", "mean", "stats")
+AV_ENCODERS = ("lstm", "mean")
 
 
 @dataclass
@@ -46,8 +46,7 @@ class ModelConfig:
     fusion: str = "mlp"
     output_bound: float = 3.0
     # av_encoder="mean": audio and vision are the mean of their valid frames, then a linear layer, instead of
-    # the paper's LSTM subnet (the *_lstm_hidden sizes are then unused; the dropouts apply before the linear);
-    # "stats": their mean and standard deviation, then a linear layer.
+    # the paper's LSTM subnet (the *_lstm_hidden sizes are then unused; the dropouts apply before the linear).
     av_encoder: str = "lstm"
 
     @property

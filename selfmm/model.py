@@ -78,31 +78,10 @@ class MeanEncoder(nn.Module):
         return self.linear(self.dropout(mean))
 
 
-class StatsEncoder(nn.Module):
-    """Mean and standard deviation of the valid frames -> dropout -> linear: statistics pooling, as speaker and
-    emotion embeddings (x-vectors) pool frames. Why: how much a voice varies over a clip (pitch, energy, timbre)
-    carries arousal and valence that the average alone misses. Length 0 gives zeros; length 1 a zero deviation.
-    """
-
-    def __init__(self, in_size: int, out_size: int, dropout: float):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(2 * in_size, out_size)
-
-    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
-        valid = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype).unsqueeze(2)
-        n = valid.sum(1).clamp(min=1.0)
-        mean = (x * valid).sum(1) / n
-        std = torch.sqrt((((x - mean.unsqueeze(1)) * valid) ** 2).sum(1) / n + 1e-6)
-        return self.linear(self.dropout(torch.cat([mean, std], dim=1)))
-
-
 def sequence_encoder(kind: str, in_size: int, hidden: int, out_size: int, dropout: float) -> nn.Module:
     """The audio or vision subnet named by ModelConfig.av_encoder."""
     if kind == "mean":
         return MeanEncoder(in_size, out_size, dropout)
-    if kind == "stats":
-        return StatsEncoder(in_size, out_size, dropout)
     return SequenceEncoder(in_size, hidden, out_size, dropout)
 
 

@@ -195,47 +195,24 @@ def test_mean_encoder_reads_the_mean_of_the_valid_frames_only():
     assert torch.allclose(out[2], enc.linear.bias, atol=1e-6)  # length 0: a zero mean, no NaN
 
 
-def test_stats_encoder_reads_the_mean_and_deviation_of_the_valid_frames_only():
-    from selfmm.model import StatsEncoder
+def test_av_encoder_option_builds_mean_subnets_and_refuses_unknown_kinds():
+    from selfmm.model import MeanEncoder
 
-    torch.manual_seed(0)
-    enc = StatsEncoder(7, 4, 0.0).eval()
-    x = torch.randn(4, 10, 7)
-    lengths = torch.tensor([10, 3, 1, 0])
-    out = enc(x, lengths)
-
-    def expected(frames: torch.Tensor) -> torch.Tensor:
-        std = torch.sqrt(frames.var(0, unbiased=False) + 1e-6)
-        return enc.linear(torch.cat([frames.mean(0), std]))
-
-    assert torch.allclose(out[0], expected(x[0]), atol=1e-5)
-    assert torch.allclose(out[1], expected(x[1, :3]), atol=1e-5)  # padding frames do not count
-    assert torch.allclose(out[2], expected(x[2, :1]), atol=1e-5)  # one frame: a zero deviation
-    assert torch.isfinite(out[3]).all()  # length 0: no NaN
-
-
-@pytest.mark.parametrize("kind", ["mean", "stats"])
-def test_av_encoder_option_builds_its_subnets_and_refuses_unknown_kinds(kind):
-    from selfmm.model import MeanEncoder, StatsEncoder
-
-    cls = {"mean": MeanEncoder, "stats": StatsEncoder}[kind]
-    model = SelfMM(replace(tiny_model().config, av_encoder=kind)).eval()
-    assert isinstance(model.audio_model, cls) and isinstance(model.video_model, cls)
+    model = SelfMM(replace(tiny_model().config, av_encoder="mean")).eval()
+    assert isinstance(model.audio_model, MeanEncoder) and isinstance(model.video_model, MeanEncoder)
     out = model(**batch(seed=7))
     assert all(torch.isfinite(out[h]).all() for h in "MTAV")
     with pytest.raises(ValueError, match="av_encoder"):
         replace(tiny_model().config, av_encoder="gru")
 
 
-@pytest.mark.parametrize("kind", ["mean", "stats"])
-def test_pooling_encoder_exports_to_onnx_with_parity(tmp_path, kind):
-    """The mean and stats subnets through ONNX Runtime equal PyTorch, with lengths the export never saw (1, full,
-    0)."""
+def test_mean_encoder_exports_to_onnx_with_parity(tmp_path):
+    """The mean subnet through ONNX Runtime equals PyTorch, with lengths the export never saw (1, full, 0)."""
     from export.onnx_export import export_onnx
     from selfmm import contract
 
     torch.manual_seed(0)
-    model = SelfMM(replace(tiny_model().config, av_encoder=kind, bounded_heads=True, fusion="convex")).eval()
+    model = SelfMM(replace(tiny_model().config, av_encoder="mean", bounded_heads=True, fusion="convex")).eval()
     export_onnx(model, tmp_path / "m.onnx")
     b = batch(b=3, seed=8)
     b["audio_lengths"] = torch.tensor([1, 30, 0])
