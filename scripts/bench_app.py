@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"5 s clip {name}: {ratio:.2f} x Whisper's transcription alone ({alone:.2f} s; target <= "
                       f"{TARGET_VS_WHISPER}): {'OK' if ratio <= TARGET_VS_WHISPER else 'MISSED'}")
             got = report["pipeline"]["clips"][5]
-            cores = os.cpu_count() or 1
+            cores = len(os.sched_getaffinity(0))
             print(f"5 s clip CPU work: {got['cpu']:.2f} core-s for the analysis, {got['whisper_alone_cpu']:.2f} for "
                   f"Whisper alone; on {cores} cores the analysis takes at least {got['cpu'] / cores:.2f} s = "
                   f"{got['cpu'] / cores / alone:.2f} x Whisper alone")

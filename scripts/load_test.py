@@ -126,7 +126,7 @@ def run_round(app, clips: list[Path], clients: int, per_client: int, timeout: fl
 KEEP_ALIVE = 5.0  # seconds uvicorn (under Gradio) keeps an idle connection open
 
 
-def settled_open_files(app, wait: float = 30.0, hold: float = KEEP_ALIVE + 1) -> int:
+def settled_open_files(app, wait: float = 30.0, hold: float = KEEP_ALIVE + 3) -> int:
     """The app's open files once the round's sockets have closed: the lowest count seen, polled until it has held
     for `hold` s or `wait` s have passed. A leak stays. `hold` must outlast uvicorn's keep-alive: with a shorter
     one the clients' idle connections, which all close together, read as a leak of one socket per client."""

@@ -23,7 +23,7 @@ import numpy as np
 from selfmm import corpora
 from selfmm.corpora import NEGATIVE, POSITIVE
 from selfmm.metrics import valence_sign_accuracy
-from selfmm.recipe.corpus import chain_copy, speech_cache, speech_features
+from selfmm.recipe.corpus import ChainCopy, speech_cache, speech_features
 from selfmm.recipe.splits import AUDIO, EMODB_SPLIT, RAVDESS_SPLIT
 
 
@@ -33,15 +33,13 @@ def clip_table(data: Path, work: Path, copies: int = 0) -> dict[str, np.ndarray]
     from selfmm.features.pipeline import audio_extractor
 
     rows: dict[str, list] = {"x": [], "corpus": [], "speaker": [], "emotion": [], "split": [], "copy": []}
-    extractor = None
+    extractor = audio_extractor(AUDIO)
     for corpus, reader, split in (("ravdess", corpora.ravdess, RAVDESS_SPLIT), ("emodb", corpora.emodb, EMODB_SPLIT)):
         utterances = reader(data / corpus)
         split_of = {s: name for name, speakers in split.items() for s in speakers}
         for copy in range(copies + 1):
-            cache = speech_cache(work, corpus, AUDIO, copy)
-            if not cache.is_file() and extractor is None:
-                extractor = audio_extractor(AUDIO)
-            frames = speech_features(utterances, extractor or _Cached(cache), cache, chain_copy(copy) if copy else None)
+            frames = speech_features(utterances, extractor, speech_cache(work, corpus, AUDIO, copy),
+                                     ChainCopy(copy) if copy else None)
             for u in utterances:
                 if u.path.stem in frames:
                     f = frames[u.path.stem]
@@ -52,22 +50,6 @@ def clip_table(data: Path, work: Path, copies: int = 0) -> dict[str, np.ndarray]
                     rows["split"].append(split_of[u.speaker])
                     rows["copy"].append(copy)
     return {k: np.array(v) for k, v in rows.items()}
-
-
-class _Cached:
-    """Stands in for the extractor when the cache holds every clip (speech_features then reads only its spec)."""
-
-    def __init__(self, cache: Path):
-        import pickle
-
-        with open(cache, "rb") as f:
-            self._spec = pickle.load(f)["spec"]
-
-    @property
-    def spec(self):
-        from selfmm.features.spec import FeatureSpec
-
-        return FeatureSpec.from_dict(self._spec)
 
 
 def standardise(x: np.ndarray, groups: np.ndarray) -> np.ndarray:

@@ -37,12 +37,18 @@ def test_the_telephone_band_cuts_low_and_high_frequencies():
     assert power_at(out, 7000.0) < 0.01 * power_at(wave, 7000.0)
 
 
+@pytest.mark.parametrize("seed", [1, 2])  # one draws white noise, the other brown
 @pytest.mark.parametrize("snr", [5.0, 20.0])
-def test_noise_is_added_at_the_asked_snr(snr):
-    wave = tone(300.0)
-    out = augment.noise(wave, snr, np.random.default_rng(1))
-    measured = 10 * np.log10(np.mean(wave ** 2) / np.mean((out - wave) ** 2))
-    assert abs(measured - snr) < 0.1
+def test_noise_is_added_at_the_asked_snr_over_the_whole_clip(snr, seed):
+    wave = tone(300.0, 3.0)
+    added = augment.noise(wave, snr, np.random.default_rng(seed)) - wave
+
+    def measured(part: slice) -> float:
+        return 10 * np.log10(np.mean(wave[part] ** 2) / np.mean(added[part] ** 2))
+
+    assert abs(measured(slice(None)) - snr) < 0.1
+    for part in (slice(0, RATE), slice(RATE, 2 * RATE), slice(2 * RATE, None)):  # stationary: no ramp at an end
+        assert abs(measured(part) - snr) < 3.0
 
 
 def test_mu_law_keeps_the_speech_band_and_drops_what_8_khz_cannot_carry():
@@ -53,12 +59,14 @@ def test_mu_law_keeps_the_speech_band_and_drops_what_8_khz_cannot_carry():
     assert power_at(out, 6000.0) < 0.01 * power_at(wave, 6000.0)
 
 
-def test_a_room_spreads_a_click_over_its_reverberation_time():
+@pytest.mark.parametrize("drr", [0.0, 10.0])
+def test_a_room_keeps_the_direct_sound_above_its_tail_by_the_asked_ratio(drr):
     click = np.zeros(RATE, np.float32)
     click[100] = 0.5
-    out = augment.room(click, 0.5, np.random.default_rng(2))
-    energy = np.cumsum(out.astype(np.float64) ** 2)
-    assert energy[100 + RATE // 20] < 0.95 * energy[-1]  # more than 5 % of the energy after 50 ms
+    out = augment.room(click, 0.5, drr, np.random.default_rng(2)).astype(np.float64)
+    direct, tail = out[100] ** 2, np.sum(out[101:] ** 2)
+    assert abs(10 * np.log10(direct / tail) - drr) < 0.5
+    assert np.sum(out[100 + RATE // 10:] ** 2) > 0.02 * tail  # the tail lasts: energy after 100 ms
     assert np.abs(out).max() == pytest.approx(0.5, rel=1e-3)
 
 
@@ -68,3 +76,13 @@ def test_a_chain_is_fixed_by_its_seed_and_differs_between_seeds():
     assert np.array_equal(a, b)
     assert a.dtype == np.float32 and np.isfinite(a).all() and np.abs(a).max() <= 1.0
     assert len(a) != len(c) or not np.allclose(a, c)
+    assert augment.recording_chain(np.zeros(0, np.float32), 7).size == 0
+
+
+def test_loud_copies_are_scaled_into_range_never_clipped():
+    loud = tone(220.0, 1.0) / 0.3 * 0.98  # peak 0.98
+    for seed in range(40):
+        out = augment.recording_chain(loud, seed)
+        assert np.abs(out).max() <= 0.99 + 1e-6
+        top = np.abs(out) >= np.abs(out).max() - 1e-7
+        assert not np.any(top[1:] & top[:-1])  # no flat tops: clipping holds the peak over consecutive samples

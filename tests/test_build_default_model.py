@@ -116,7 +116,7 @@ class LoudnessExtractor:
 def test_speech_features_cache_grows_remembers_missing_clips_and_keeps_copies_apart(tmp_path):
     from scipy.io import wavfile
 
-    from selfmm.recipe.corpus import chain_copy, speech_cache, speech_features, speech_samples
+    from selfmm.recipe.corpus import ChainCopy, speech_cache, speech_features, speech_samples
 
     (tmp_path / "Actor_01").mkdir()
     names = {"03-01-03-02-01-01-01": 0.3, "03-01-05-02-01-01-01": 0.2, "03-01-01-01-01-01-01": 0.001}
@@ -131,8 +131,12 @@ def test_speech_features_cache_grows_remembers_missing_clips_and_keeps_copies_ap
     frames = speech_features(utterances, ex, cache)
     assert ex.calls == 3 and len(frames) == 2  # only the new clip was extracted
     assert speech_features(utterances, ex, cache) == frames and ex.calls == 3  # the missing one is remembered
-    copy = speech_features(utterances, ex, speech_cache(tmp_path, "ravdess", "loudness", 1), chain_copy(1))
+    copy = speech_features(utterances, ex, speech_cache(tmp_path, "ravdess", "loudness", 1), ChainCopy(1))
     assert ex.calls == 6 and cache.is_file() and speech_cache(tmp_path, "ravdess", "loudness", 1).is_file()
     assert set(copy) <= set(names) and any(not np.allclose(copy[s], frames[s]) for s in set(copy) & set(frames))
+    again = speech_features(utterances, ex, speech_cache(tmp_path, "ravdess", "loudness", 1), ChainCopy(1))
+    assert ex.calls == 6 and set(again) == set(copy)  # the same chain: read back
+    speech_features(utterances, ex, speech_cache(tmp_path, "ravdess", "loudness", 1), ChainCopy(2))
+    assert ex.calls == 9  # another chain in that file: made again, not read back as the first one
     rows = speech_samples("ravdess", utterances, copy, {"01": "train"}, copy=1)["train"]
     assert all(r.id.endswith("-chain1") for r in rows) and {emotion_of(r.id) for r in rows} <= {"happy", "angry"}

@@ -6,7 +6,6 @@ import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -60,26 +59,30 @@ def meld_sentences(data: Path) -> tuple[list[str], np.ndarray]:
 
 
 def speech_features(utterances: list, extractor, cache: Path | None = None,
-                    transform: Callable[[np.ndarray, str], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                    transform: ChainCopy | None = None) -> dict[str, np.ndarray]:
     """Audio frames of each utterance (by file stem), computed once and kept in `cache` (a pickle of this
     project's own making) with the extractor's spec, so that corpus variants and probes reuse them. The cache
     also remembers the clips the extractor reported missing, and grows: asking for other clips adds them.
-    `transform(wave, stem)`, if given, changes each waveform first (an augmented copy: give it its own cache)."""
+    `transform`, if given, changes each waveform first (an augmented copy); its spec is part of the cache's."""
+    import os
     import pickle
 
     from selfmm.features.media import load_audio
 
     spec = extractor.spec.to_dict()
-    kept: dict = {"spec": spec, "frames": {}, "missing": {}}
+    made_by = None if transform is None else transform.spec
+    kept: dict = {"spec": spec, "transform": made_by, "frames": {}, "missing": {}}
     if cache is not None and cache.is_file():
         with open(cache, "rb") as f:
             old = pickle.load(f)
-        if old["spec"] == spec:
-            kept = {"spec": spec, "frames": old["frames"], "missing": old.get("missing", {})}
+        if old["spec"] == spec and old.get("transform") == made_by:
+            kept.update(frames=old["frames"], missing=old.get("missing", {}))
     todo = [u for u in utterances if u.path.stem not in kept["frames"] and u.path.stem not in kept["missing"]]
     for i, u in enumerate(todo):
         wave = load_audio(u.path).waveform
-        got = extractor.extract(wave if transform is None else transform(wave, u.path.stem))
+        if wave is not None and transform is not None:
+            wave = transform(wave, u.path.stem)
+        got = extractor.extract(wave)
         if got.frames is None:
             print(f"skipping {u.path.name}: {got.missing}", file=sys.stderr)
             kept["missing"][u.path.stem] = got.missing
@@ -88,8 +91,10 @@ def speech_features(utterances: list, extractor, cache: Path | None = None,
         if i % 200 == 0:
             print(f"speech {i}/{len(todo)}", file=sys.stderr)
     if todo and cache is not None:
-        with open(cache, "wb") as f:
+        part = cache.with_name(cache.name + ".part")
+        with open(part, "wb") as f:
             pickle.dump(kept, f)
+        os.replace(part, cache)  # an interrupted write leaves the old cache whole
     return {u.path.stem: kept["frames"][u.path.stem] for u in utterances if u.path.stem in kept["frames"]}
 
 
@@ -116,17 +121,25 @@ def speech_cache(cache_dir: Path | None, corpus: str, audio: str, copy: int = 0)
     return cache_dir / (f"audio_{corpus}_{audio}.pkl" if copy == 0 else f"audio_{corpus}_{audio}_chain{copy}.pkl")
 
 
-def chain_copy(copy: int) -> Callable[[np.ndarray, str], np.ndarray]:
+@dataclass(frozen=True)
+class ChainCopy:
     """The waveform transform of recording-chain copy `copy` (1, 2, ...): one random chain per clip and copy,
     fixed by the clip's name and the copy number (selfmm.augment)."""
-    import zlib
 
-    from selfmm.augment import recording_chain
+    copy: int
 
-    def transform(wave: np.ndarray, stem: str) -> np.ndarray:
-        return recording_chain(wave, seed=zlib.crc32(f"{stem}/{copy}".encode()))
+    def __call__(self, wave: np.ndarray, stem: str) -> np.ndarray:
+        import zlib
 
-    return transform
+        from selfmm.augment import recording_chain
+
+        return recording_chain(wave, seed=zlib.crc32(f"{stem}/{self.copy}".encode()))
+
+    @property
+    def spec(self) -> dict:
+        from selfmm.augment import describe
+
+        return {**describe(), "copy": self.copy}
 
 
 def face_samples(faces, embed, prefix: str, seed: int = 0) -> list[Sample]:
@@ -168,7 +181,7 @@ def corpus_samples(data: Path, voice, faces=None, cache_dir: Path | None = None,
         train = [u for u in utterances if split_of[u.speaker] == "train"]
         for copy in range(1, voice_copies + 1) if train else ():
             frames = speech_features(train, voice, speech_cache(cache_dir, corpus, voice.spec.name, copy),
-                                     chain_copy(copy))
+                                     ChainCopy(copy))
             samples["train"] += speech_samples(corpus, train, frames, split_of, copy)["train"]
     if faces is not None:
         fer = corpora.fer2013(data / "faces" / "fer2013.npz")
