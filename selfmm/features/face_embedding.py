@@ -55,24 +55,13 @@ class FaceEmbeddingExtractor:
 
     def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
         from .face_finder import crop_face
-        from .vision import frame_index
+        from .vision import face_stats, track_faces
 
         if frames is None or len(frames) == 0:
             return Extracted(None, "no video track")
-        fps = fps or self.fps
-        index = frame_index(len(frames), fps, self.fps)
-        crops, times = [], []
-        with self._lock:
-            self.finder.reset()
-            for i in index:
-                frame = np.ascontiguousarray(frames[i])
-                points = self.finder.find(frame)
-                if points is None:
-                    continue
-                crops.append(crop_face(frame, points, SIZE))
-                times.append(round(float(i / fps), 3))
-        stats = {"frames": int(len(index)), "frames_with_face": len(crops),
-                 "frames_skipped": int(len(index)) - len(crops), "times": times, **self.finder.stats()}
+        n, found, counts = track_faces(self.finder, self._lock, frames, fps or self.fps, self.fps)
+        crops = [crop_face(frame, points, SIZE) for _, frame, points in found]
+        stats = face_stats(n, [t for t, _, _ in found], counts)
         if not crops:
-            return Extracted(None, f"no face found in any of {len(index)} frames", stats)
+            return Extracted(None, f"no face found in any of {n} frames", stats)
         return Extracted(self.embed(np.stack(crops)), None, stats)

@@ -111,6 +111,30 @@ def frame_index(n_frames: int, fps: float, target_fps: float) -> np.ndarray:
     return index
 
 
+def track_faces(finder: FaceFinder, lock: threading.Lock, frames, fps: float, target_fps: float
+                ) -> tuple[int, list[tuple[float, np.ndarray, np.ndarray]], dict[str, int]]:
+    """The clip's frames sampled at `target_fps`, one after the other through `finder` from a clean start (its
+    tracking follows one clip: `lock` keeps clips apart). Returns how many frames were read, (time in seconds,
+    frame, landmarks) of each one with a face, and the finder's counts."""
+    index = frame_index(len(frames), fps, target_fps)
+    found = []
+    with lock:
+        finder.reset()
+        for i in index:
+            frame = np.ascontiguousarray(frames[i])
+            points = finder.find(frame)
+            if points is not None:
+                found.append((round(float(i / fps), 3), frame, points))
+        counts = finder.stats()
+    return len(index), found, counts
+
+
+def face_stats(frames: int, times: list[float], counts: dict[str, int]) -> dict:
+    """A face extractor's stats: frames read, with and without a usable face, and the kept frames' times."""
+    return {"frames": int(frames), "frames_with_face": len(times), "frames_skipped": int(frames) - len(times),
+            "times": times, **counts}
+
+
 class FaceExtractor:
     """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', 17) float32 at 10 fps, or None + reason)."""
 
@@ -132,26 +156,18 @@ class FaceExtractor:
     def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
         if frames is None or len(frames) == 0:
             return Extracted(None, "no video track")
-        fps = fps or self.fps
-        index = frame_index(len(frames), fps, self.fps)
+        n, found, counts = track_faces(self.finder, self._lock, frames, fps or self.fps, self.fps)
         rows, noses, scales, times = [], [], [], []
-        with self._lock:
-            self.finder.reset()  # tracking starts clean on every clip
-            for i in index:
-                points = self.finder.find(frames[i])
-                if points is None:
-                    continue
-                feats, nose, scale = landmarks_to_features(points)
-                if np.all(np.isfinite(feats)) and scale > 0:
-                    rows.append(feats)
-                    noses.append(nose)
-                    scales.append(scale)
-                    times.append(round(float(i / fps), 3))
-            found = self.finder.stats()
-        stats = {"frames": int(len(index)), "frames_with_face": len(rows), "frames_skipped": len(index) - len(rows),
-                 "times": times, **found}  # times: seconds of each kept frame
+        for t, _, points in found:
+            feats, nose, scale = landmarks_to_features(points)
+            if np.all(np.isfinite(feats)) and scale > 0:
+                rows.append(feats)
+                noses.append(nose)
+                scales.append(scale)
+                times.append(t)
+        stats = face_stats(n, times, counts)  # times: seconds of each kept frame
         if not rows:
-            return Extracted(None, f"no face found in any of {len(index)} frames", stats)
+            return Extracted(None, f"no face found in any of {n} frames", stats)
         noses, scales = np.array(noses), np.array(scales)
         motion = np.zeros(len(rows))
         motion[1:] = np.linalg.norm(np.diff(noses, axis=0), axis=1) / scales[1:]
