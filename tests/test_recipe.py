@@ -1,4 +1,4 @@
-"""The default model builder's pure parts: corpus labels, selection scores, the combination probe (no data)."""
+"""The default model's recipe (selfmm/recipe): corpus labels and speech caches, selection scores, the combination probe."""
 from __future__ import annotations
 
 from types import SimpleNamespace
