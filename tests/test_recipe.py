@@ -1,4 +1,5 @@
-"""The default model's recipe (selfmm/recipe): corpus labels and speech caches, selection scores, the combination probe."""
+"""The default model's recipe (selfmm/recipe): corpus labels and speech caches, selection scores, the combination
+probe."""
 from __future__ import annotations
 
 from types import SimpleNamespace
