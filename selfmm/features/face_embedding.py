@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from .spec import Extracted, FeatureSpec, file_sha256
+from .vision import TrackedFaces, face_stats
 
 NAME = "face-cnn"
 FPS = 10.0
 SIZE = 48
 
 
-class FaceEmbeddingExtractor:
+class FaceEmbeddingExtractor(TrackedFaces):
     """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', D) float32 at 10 fps, or None + reason)."""
 
     def __init__(self, model_path: str | Path, fps: float = FPS, threads: int = 1, finder=None):
@@ -50,16 +51,9 @@ class FaceEmbeddingExtractor:
                for i in range(0, len(crops), 256)]
         return np.concatenate(out).astype(np.float32)
 
-    def close(self) -> None:
-        self.finder.close()
-
-    def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
+    def read(self, n: int, found: list[tuple[float, np.ndarray, np.ndarray]], counts: dict[str, int]) -> Extracted:
         from .face_finder import crop_face
-        from .vision import face_stats, track_faces
 
-        if frames is None or len(frames) == 0:
-            return Extracted(None, "no video track")
-        n, found, counts = track_faces(self.finder, self._lock, frames, fps or self.fps, self.fps)
         crops = [crop_face(frame, points, SIZE) for _, frame, points in found]
         stats = face_stats(n, [t for t, _, _ in found], counts)
         if not crops:

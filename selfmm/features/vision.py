@@ -135,7 +135,28 @@ def face_stats(frames: int, times: list[float], counts: dict[str, int]) -> dict:
             "times": times, **counts}
 
 
-class FaceExtractor:
+class TrackedFaces:
+    """What both face extractors share: one FaceFinder followed through one clip at a time; `read` turns the
+    frames with a face into features."""
+
+    fps: float
+    finder: FaceFinder
+    _lock: threading.Lock
+
+    def close(self) -> None:
+        self.finder.close()
+
+    def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
+        if frames is None or len(frames) == 0:
+            return Extracted(None, "no video track")
+        n, found, counts = track_faces(self.finder, self._lock, frames, fps or self.fps, self.fps)
+        return self.read(n, found, counts)
+
+    def read(self, n: int, found: list[tuple[float, np.ndarray, np.ndarray]], counts: dict[str, int]) -> Extracted:
+        raise NotImplementedError
+
+
+class FaceExtractor(TrackedFaces):
     """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', 17) float32 at 10 fps, or None + reason)."""
 
     def __init__(self, fps: float = FPS, max_num_faces: int = 2, min_detection_confidence: float = 0.5,
@@ -150,13 +171,7 @@ class FaceExtractor:
                     "min_tracking_confidence": min_tracking_confidence, "follow": "largest face",
                     "no_face_frames": "skipped", "scale": "outer eye-corner distance"})
 
-    def close(self) -> None:
-        self.finder.close()
-
-    def extract(self, frames: np.ndarray | list | None, fps: float | None = None) -> Extracted:
-        if frames is None or len(frames) == 0:
-            return Extracted(None, "no video track")
-        n, found, counts = track_faces(self.finder, self._lock, frames, fps or self.fps, self.fps)
+    def read(self, n: int, found: list[tuple[float, np.ndarray, np.ndarray]], counts: dict[str, int]) -> Extracted:
         rows, noses, scales, times = [], [], [], []
         for t, _, points in found:
             feats, nose, scale = landmarks_to_features(points)
