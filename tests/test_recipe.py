@@ -75,6 +75,9 @@ def test_combination_probe_measures_m_against_its_channels():
     assert inside["T+A"]["M_sign_follows_A"] == 1.0 and inside["T+A"]["sign_conflicts"] == 100
     outside = combination_scores(lambda f: predict(f, False), split, n=100)
     assert outside["T+V"]["between_channels"] == 0.0 and outside["T+V"]["on_scale"] == 0.0
+    no_faces = SimpleNamespace(**{k: v[:2 * n] for k, v in vars(split).items()})  # a corpus built with --faces none
+    voice_and_text = combination_scores(lambda f: predict(f, True), no_faces, n=100)
+    assert set(voice_and_text) == {"T+A"} and voice_and_text["T+A"]["between_channels"] == 1.0
 
 
 def split(audio_sign_acc: float):

@@ -25,6 +25,8 @@ def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "poo
     from selfmm.data import load_feature_file
 
     data = load_feature_file(corpus)
+    copies = {src: int(sum("-chain" in str(i) for i in data["train"].ids[source_rows(data["train"].ids, src)]))
+              for src in ("ravdess", "emodb")}
     audio_name = (data.specs or {}).get("audio", {}).get("name", "")
     has_faces = (data.specs or {}).get("vision", {}).get("name") == "face-cnn"
     extra = {
@@ -32,7 +34,9 @@ def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "poo
         "corpus": {"built_by": "python -m scripts.build_default_model --stage corpus",
                    "sizes": {name: {src: int(len(source_rows(s.ids, src))) for src in SOURCES}
                              for name, s in data.splits.items()},
-                   "audio_padded_length": int(data["train"].audio_len)},
+                   "audio_padded_length": int(data["train"].audio_len),
+                   # training rows that are recording-chain copies of a clip (selfmm.augment), in the sizes above
+                   **({"train_recording_chain_copies": copies} if any(copies.values()) else {})},
         "name": "selfmm-minilm-mosi-speech-faces",
         "description": "Self-MM with all-MiniLM-L6-v2, trained on CMU-MOSI transcripts (text), RAVDESS and EmoDB "
                        "acted speech (voice) and FER2013 faces (still photographs). No sample has two informative "

@@ -109,14 +109,16 @@ def combination_scores(predict, split, n: int = 600, seed: int = 0, kinds=tuple(
         have = COMBINATIONS[kind]
         if any(len(pools[m]) == 0 for m in have):
             continue
-        pick = {m: rng.choice(pools[m], n) for m in "tav"}
+        # one draw per non-empty pool, in this order, so that a corpus with every source always gives the same rows
+        pick = {m: rng.choice(pools[m], n) for m in "tav" if len(pools[m])}
         heads = {h: [] for h in HEADS}
         for i in range(0, n, 64):
             rows = {m: r[i:i + 64] for m, r in pick.items()}
-            b = len(rows["t"])
+            b = len(rows[have[0]])
             ta = max(1, int(split.audio_lengths[rows["a"]].max())) if "a" in have else 1
             tv = max(1, int(split.vision_lengths[rows["v"]].max())) if "v" in have else 1
-            ids, mask = split.text_ids[rows["t"]], split.text_mask[rows["t"]]
+            ids, mask = ((split.text_ids[rows["t"]], split.text_mask[rows["t"]]) if "t" in rows else
+                         (np.zeros((b, split.text_ids.shape[1]), np.int64),) * 2)
             feeds = contract.feeds(ids if "t" in have else np.zeros_like(ids),
                                    mask if "t" in have else np.zeros_like(mask),
                                    split.audio[rows["a"], :ta] if "a" in have else
