@@ -226,7 +226,7 @@ class Transcriber:
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"Whisper needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use load_media)")
         wave = np.ascontiguousarray(waveform, dtype=np.float32)
-        kept_output = self.model.take(wave[:WINDOW]) if hasattr(self.model, "take") else None
+        kept_output = self.model.take(wave[:WINDOW])  # the voice features' encoder pass of these samples, if any
         if wave.size < SAMPLE_RATE // 10 or (self.vad_gate and not self.has_speech(wave)):
             return Transcript("", [], self.language or "")
         with self._lock:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from selfmm.corpora import VALENCE
-from selfmm.recipe.corpus import MELD_VALENCE, VADER_SCALE
+from selfmm.recipe.corpus import CHAIN_TAG, MELD_VALENCE, VADER_SCALE
 from selfmm.recipe.scores import SELECTIONS
 from selfmm.recipe.splits import EMODB_SPLIT, FER_ROWS, MAX_STILL_FRAMES, SOURCES, source_rows
 
@@ -25,7 +25,7 @@ def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "poo
     from selfmm.data import load_feature_file
 
     data = load_feature_file(corpus)
-    copies = {src: int(sum("-chain" in str(i) for i in data["train"].ids[source_rows(data["train"].ids, src)]))
+    copies = {src: int(sum(CHAIN_TAG in str(i) for i in data["train"].ids[source_rows(data["train"].ids, src)]))
               for src in ("ravdess", "emodb")}
     audio_name = (data.specs or {}).get("audio", {}).get("name", "")
     has_faces = (data.specs or {}).get("vision", {}).get("name") == "face-cnn"

@@ -98,13 +98,16 @@ def speech_features(utterances: list, extractor, cache: Path | None = None,
     return {u.path.stem: kept["frames"][u.path.stem] for u in utterances if u.path.stem in kept["frames"]}
 
 
+CHAIN_TAG = "-chain"  # a recording-chain copy's sample id: "<corpus>$_$<stem>-chain<copy>"
+
+
 def speech_samples(corpus: str, utterances: list, frames: dict[str, np.ndarray],
                    split_of: dict[str, str], copy: int = 0) -> dict[str, list[Sample]]:
     """Speech clips as samples: audio, and the fixed sentence where the corpus has an English one (RAVDESS: its
     words are neutral by design, T = 0); EmoDB's German sentences are left out (text absent). A recording-chain
     copy's id ends in "-chain<copy>" (the stem's fields, which carry the emotion, stay readable)."""
     out: dict[str, list[Sample]] = {"train": [], "valid": [], "test": []}
-    tag = f"-chain{copy}" if copy else ""
+    tag = f"{CHAIN_TAG}{copy}" if copy else ""
     for u in utterances:
         if u.path.stem not in frames:
             continue

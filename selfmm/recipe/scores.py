@@ -117,10 +117,9 @@ def combination_scores(predict, split, n: int = 600, seed: int = 0, kinds=tuple(
             b = len(rows[have[0]])
             ta = max(1, int(split.audio_lengths[rows["a"]].max())) if "a" in have else 1
             tv = max(1, int(split.vision_lengths[rows["v"]].max())) if "v" in have else 1
-            ids, mask = ((split.text_ids[rows["t"]], split.text_mask[rows["t"]]) if "t" in rows else
+            ids, mask = ((split.text_ids[rows["t"]], split.text_mask[rows["t"]]) if "t" in have else
                          (np.zeros((b, split.text_ids.shape[1]), np.int64),) * 2)
-            feeds = contract.feeds(ids if "t" in have else np.zeros_like(ids),
-                                   mask if "t" in have else np.zeros_like(mask),
+            feeds = contract.feeds(ids, mask,
                                    split.audio[rows["a"], :ta] if "a" in have else
                                    np.zeros((b, 1, split.audio.shape[2])),
                                    split.audio_lengths[rows["a"]] if "a" in have else np.zeros(b),
