@@ -62,10 +62,10 @@ def test_extracts_one_embedding_per_face_frame_and_reports_no_face(cnn):
 
     _, path = cnn
     extractor = FaceEmbeddingExtractor(path)
-    got = extractor.extract(astronaut_frames(), fps=10)
+    got = extractor.extract(astronaut_frames(), fps=extractor.fps)  # at its own rate: every frame is read
     assert got.present and got.frames.shape == (6, FaceCNNConfig.embed_dim)
     assert got.stats["frames_with_face"] == 6 and len(got.stats["times"]) == 6
-    blank = extractor.extract(np.full((4, 240, 320, 3), 128, np.uint8), fps=10)
+    blank = extractor.extract(np.full((4, 240, 320, 3), 128, np.uint8), fps=extractor.fps)
     assert not blank.present and "no face" in blank.missing and blank.stats["frames_skipped"] == 4
     assert not extractor.extract(None).present
     extractor.close()

@@ -2,7 +2,7 @@
 
 Each frame's largest face is found (FaceMesh, or the full-range detector then FaceMesh on its crop), cropped to
 48x48 grey with the eyes level and framed like FER2013's faces (face_finder.crop_face), and the CNN's embedding is
-the frame's feature vector, at 10 frames/s. The CNN file is part of the spec (its SHA-256), so a model trained on
+the frame's feature vector, at 5 frames/s. The CNN file is part of the spec (its SHA-256), so a model trained on
 one embedding refuses another. Training data that are face crops already (FER2013, CK+) go through `embed`
 directly: the same network, without the finder.
 """
@@ -17,12 +17,12 @@ from .spec import Extracted, FeatureSpec, file_sha256
 from .vision import TrackedFaces, face_stats
 
 NAME = "face-cnn"
-FPS = 10.0
+FPS = 5.0  # half FaceMesh's 10: the mean over a clip's faces barely moves, the CPU work halves
 SIZE = 48
 
 
 class FaceEmbeddingExtractor(TrackedFaces):
-    """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', D) float32 at 10 fps, or None + reason)."""
+    """extract(frames (T, H, W, 3) uint8 RGB, fps) -> Extracted((T', D) float32 at 5 fps, or None + reason)."""
 
     def __init__(self, model_path: str | Path, fps: float = FPS, threads: int = 1, finder=None):
         from ..contract import open_session

@@ -147,7 +147,8 @@ class ChainCopy:
 
 def face_samples(faces, embed, prefix: str, seed: int = 0) -> list[Sample]:
     """Still faces as samples: the embedding repeated over 1..MAX_STILL_FRAMES frames (a still held for up to
-    5 s at 10 frames/s), so that the vision LSTM learns the still's valence whatever the clip's length."""
+    10 s at the face features' 5 frames/s), so that the vision branch learns the still's valence whatever the
+    clip's length."""
     rng = np.random.default_rng(seed)
     emb = embed(faces.images)
     lengths = rng.integers(1, MAX_STILL_FRAMES + 1, len(emb))
