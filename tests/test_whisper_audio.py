@@ -136,7 +136,28 @@ def test_the_transcription_decodes_from_the_voice_features_encoder_pass(speech, 
     encodes = []
     original = WhisperModel.encode
     monkeypatch.setattr(WhisperModel, "encode", lambda self, f: encodes.append(f.shape) or original(self, f))
-    assert voice.extract(speech, RATE).present and len(transcriber.model._kept) == 1
+    assert voice.extract(speech, RATE).present and len(transcriber.model._kept) == 0  # none asked for
+    assert voice.extract(speech, RATE, hand_over=True).present and len(transcriber.model._kept) == 1
     shared = transcriber.transcribe(speech)
     assert encodes == [] and len(transcriber.model._kept) == 0
     assert "wonderful" in shared.text.lower() and shared.text == alone.text
+
+
+def test_a_clip_encodes_once_and_a_voice_reading_alone_keeps_nothing(speech, monkeypatch):
+    """The pipeline asks for the hand-over only where a transcription of the same samples follows: a clip costs
+    one encoder pass, and a reading of the voice alone (live updates, the corpus builder) holds no output."""
+    from faster_whisper import WhisperModel
+
+    from selfmm.features.pipeline import FeaturePipeline
+
+    encodes = []
+    original = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, f: encodes.append(f.shape) or original(self, f))
+    with FeaturePipeline(audio="whisper-encoder", vision=False) as pipe:
+        model = pipe.transcriber.model
+        clip = pipe.extract((RATE, speech))
+        assert clip.audio is not None and "wonderful" in clip.transcript.lower()
+        assert encodes == [] and len(model._kept) == 0  # the transcription decoded from the voice's pass
+        assert pipe.audio.extract(speech, RATE).present and len(model._kept) == 0
+        given = pipe.extract((RATE, speech), transcript="given words")  # no transcription follows
+        assert given.audio is not None and len(model._kept) == 0

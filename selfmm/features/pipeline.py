@@ -18,6 +18,7 @@ import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -255,8 +256,10 @@ class FeaturePipeline:
             f_video = self._submit(video_branch, media)
 
         wave = media.waveform
-        f_audio = self._submit(timed, "audio", self.audio.extract, wave, media.sample_rate)
-        f_text = self._submit(text_branch, wave, f_audio if self._shares_encoder else None)
+        shared = run_asr and wave is not None and self._shares_encoder
+        voice = partial(self.audio.extract, hand_over=True) if shared else self.audio.extract
+        f_audio = self._submit(timed, "audio", voice, wave, media.sample_rate)
+        f_text = self._submit(text_branch, wave, f_audio if shared else None)
         transcript_result = f_text.result()
         audio_result: Extracted = f_audio.result()
         video_media, vision_result = f_video.result()

@@ -47,8 +47,9 @@ class WhisperAudioExtractor:
             params={"model": DEFAULT_MODEL_NAME, "compute_type": COMPUTE_TYPE, "pool": POOL,
                     "window_seconds": WINDOW // SAMPLE_RATE, "pooling": "mean"})
 
-    def states(self, y: np.ndarray) -> np.ndarray:
-        """Encoder states (n, DIM) of 16 kHz samples, 50 a second, window by window."""
+    def states(self, y: np.ndarray, hand_over: bool = False) -> np.ndarray:
+        """Encoder states (n, DIM) of 16 kHz samples, 50 a second, window by window. hand_over: keep the first
+        window's encoder output for a transcription of the same samples that follows (the pipeline's)."""
         import ctranslate2
 
         out = []
@@ -58,17 +59,19 @@ class WhisperAudioExtractor:
             mel = np.pad(mel, ((0, 0), (0, MEL_FRAMES - mel.shape[1])))
             enc = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])),
                                           to_cpu=True)
-            if start == 0 and hasattr(self.model, "keep"):  # for the transcription of the same samples
+            if start == 0 and hand_over and hasattr(self.model, "keep"):
                 self.model.keep(chunk, enc)
             own = max(1, int(len(chunk) * STATES_PER_SECOND / SAMPLE_RATE))
             out.append(np.asarray(enc, dtype=np.float32)[0, :own])
         return np.concatenate(out)
 
-    def extract(self, waveform: np.ndarray | None, sample_rate: int = SAMPLE_RATE) -> Extracted:
+    def extract(self, waveform: np.ndarray | None, sample_rate: int = SAMPLE_RATE,
+                hand_over: bool = False) -> Extracted:
+        """hand_over: a transcription of the same samples follows and decodes from this encoder pass."""
         y, stats, missing = audible_speech(waveform, sample_rate)
         if y is None:
             return Extracted(None, missing, stats)
-        s = self.states(y)
+        s = self.states(y, hand_over)
         if s.shape[1] != DIM:
             raise ValueError(f"the Whisper model gives {s.shape[1]}-wide states, the spec says {DIM}")
         n = -(-len(s) // POOL)
