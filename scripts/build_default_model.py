@@ -8,7 +8,8 @@ Stages (each reuses the previous stage's output in --work):
   corpus  a partially observed MMSA-format feature file, made with the project's own extractors: CMU-MOSI
           transcripts (text only, the standard split), RAVDESS speech (voice + its sentence, actors 1-16 / 17-20 /
           21-24), EmoDB speech (voice only, by speaker), FER2013 faces (vision only: a stratified sample of
-          Training, of PublicTest, and all of PrivateTest) and CK+ faces (test only).
+          Training, of PublicTest, and all of PrivateTest) and CK+ faces (test only). Each training voice clip
+          also enters as --voice-copies copies through a random recording chain (selfmm.augment).
   encoder all-MiniLM-L6-v2 fine-tuned alone on VADER's 23,703 human-rated sentences (L1 regression, one epoch,
           kept by MOSI dev MAE): the MOSI text alone is small (1,281 transcripts) for the text branch.
           Skipped with --text-pretrain none.
@@ -64,9 +65,9 @@ def main() -> None:
     p.add_argument("--audio", choices=AUDIO_FEATURES, default=AUDIO,
                    help="stage corpus: the audio features, Whisper tiny.en's encoder states or the 24 librosa columns "
                         "of the earlier defaults")
-    p.add_argument("--voice-copies", type=int, default=0,
+    p.add_argument("--voice-copies", type=int, default=2,
                    help="stage corpus: recording-chain copies (selfmm.augment) of each training voice clip added to "
-                        "the training split; 0 (the shipped model) adds none")
+                        "the training split (the shipped model: 2); 0 adds none")
     p.add_argument("--text-pretrain", choices=["vader", "vader+meld", "none"], default="vader",
                    help="start Self-MM's text encoder from MiniLM fine-tuned on VADER (stage encoder; with MELD: "
                         "tried, not better on MOSI dev) or from MiniLM itself")
