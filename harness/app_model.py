@@ -137,6 +137,19 @@ class AppProcess:
         """Open file descriptors of the app (sockets and pipes included)."""
         return len(os.listdir(f"/proc/{self.pid}/fd"))
 
+    def open_file_kinds(self) -> dict[str, int]:
+        """The app's open file descriptors by kind: socket, pipe, anon_inode:[eventfd] ..., or file."""
+        kinds: dict[str, int] = {}
+        for fd in os.listdir(f"/proc/{self.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.pid}/fd/{fd}")
+            except OSError:  # closed while listing
+                continue
+            kind = target.split(":[")[0] if target.startswith(("socket:", "pipe:")) else (
+                target if target.startswith("anon_inode:") else "file")
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return kinds
+
     def rss_mb(self) -> float:
         """Resident memory of the app in MB (VmRSS from /proc/PID/status)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -33,6 +33,7 @@ class Round:
     rss_peak: float = 0.0
     rss_after: float = 0.0
     fds_after: int = 0
+    fd_kinds_after: dict[str, int] = field(default_factory=dict)
 
     def count(self, kind: str) -> int:
         return sum(o == kind for o, _, _ in self.outcomes)
@@ -119,6 +120,7 @@ def run_round(app, clips: list[Path], clients: int, per_client: int, timeout: fl
         out.outcomes += [("error", float("nan"), 0.0)] * unanswered
         out.errors.append(f"{unanswered} requests never returned")
     out.fds_after = settled_open_files(app)
+    out.fd_kinds_after = app.open_file_kinds()
     out.rss_after = app.rss_mb()
     return out
 
@@ -155,12 +157,17 @@ def table(rounds: list[Round]) -> str:
 
 
 def problems(rounds: list[Round], max_growth: float) -> list[str]:
-    """What went wrong: unanswered or failed requests, memory growth between the first and the last round."""
+    """What went wrong: unanswered or failed requests, memory growth between the first and the last round, open
+    files that grow in every round."""
     out = [f"round {i}: {e}" for i, r in enumerate(rounds, 1) for e in r.errors]
     if len(rounds) >= 2 and rounds[-1].rss_after - rounds[0].rss_after > max_growth:
         out.append(f"memory grew from {rounds[0].rss_after:.0f} MB to {rounds[-1].rss_after:.0f} MB across rounds")
-    if rounds and rounds[-1].fds_after > rounds[0].fds_after + 5:
-        out.append(f"open files grew from {rounds[0].fds_after} to {rounds[-1].fds_after}")
+    fds = [r.fds_after for r in rounds]
+    # A leak grows with every round; a one-off (a graph built lazily by a later clip, a late socket) does not.
+    if len(fds) >= 2 and fds[-1] > fds[0] + 5 and all(b > a for a, b in zip(fds, fds[1:])):
+        first, last = rounds[0].fd_kinds_after, rounds[-1].fd_kinds_after
+        grew = {k: last.get(k, 0) - first.get(k, 0) for k in {*first, *last} if last.get(k, 0) != first.get(k, 0)}
+        out.append(f"open files grew from {rounds[0].fds_after} to {rounds[-1].fds_after} (by kind: {grew})")
     return out
 
 

@@ -139,13 +139,13 @@ def test_an_upload_over_the_limit_is_refused_while_it_streams(served):
 @slow
 @needs_espeak
 def test_load_every_request_answered_and_memory_flat(served):
-    """6 clients x 2 clips at once, twice: each request analysed or refused as busy, none hangs; the app's
-    memory after the second round is within 100 MB of the first."""
+    """6 clients x 2 clips at once, three times: each request analysed or refused as busy, none hangs; the app's
+    memory after the last round is within 100 MB of the first, and its open files do not grow round after round."""
     from scripts.load_test import BUSY, make_clips, problems, run_round, table
 
     app = served["app"]
     clips = make_clips()
-    rounds = [run_round(app, clips, clients=6, per_client=2, timeout=180) for _ in range(2)]
+    rounds = [run_round(app, clips, clients=6, per_client=2, timeout=180) for _ in range(3)]
     print(table(rounds))
     for r in rounds:
         assert len(r.outcomes) == 12 and r.count("ok") + r.count(BUSY) == 12, r.errors
@@ -185,3 +185,14 @@ def test_whisper_failing_during_a_request_gives_a_message_and_the_app_goes_on(mo
     row = whisper_fails_during_a_request(model)
     assert row.ok, f"{row.outcome} -> {row.problems}"
 
+
+
+def test_open_files_that_grow_every_round_are_a_leak_and_a_one_off_is_not():
+    from scripts.load_test import Round, problems
+
+    def rounds(*fds):
+        return [Round(6, fds_after=n, fd_kinds_after={"socket": n}) for n in fds]
+
+    assert any("open files grew from 22 to 40" in p and "'socket': 18" in p for p in problems(rounds(22, 31, 40), 100))
+    assert not problems(rounds(23, 29, 29), 100)  # one step, then flat: built once, not leaking
+    assert not problems(rounds(22, 24, 26), 100)  # within the 5 allowed
