@@ -90,8 +90,9 @@ def test_vader_sentences_are_read_whole_and_rescaled():
 def test_card_names_the_encoder_and_its_pretraining_data(tmp_path):
     import json
 
-    from selfmm.recipe.card import card_extra
+    from selfmm import augment
     from selfmm.data import save_feature_file, synth_feature_file
+    from selfmm.recipe.card import card_extra
 
     corpus = tmp_path / "corpus.pkl"
     save_feature_file(corpus, synth_feature_file("mosi", 4, 4, 4, seed=0))
@@ -107,6 +108,16 @@ def test_card_names_the_encoder_and_its_pretraining_data(tmp_path):
     assert extra["text_encoder"]["intermediate_fine_tuning"]["history"] == report["history"]
     assert [d["name"].split()[0] for d in extra["training_data"]] == ["VADER", "CMU-MOSI", "RAVDESS", "EmoDB"]
     assert "VADER" in extra["description"] and "non-commercial" in extra["license"]
+    assert any("still photographs" in n for n in extra["not_covered"]) and "recording_chain" not in extra["corpus"]
+    chained = synth_feature_file("mosi", 4, 4, 4, seed=0)
+    chained["train"]["id"] = np.array(["ravdess$_$03-01-03-01-01-01-01-chain1", *chained["train"]["id"][1:]])
+    save_feature_file(tmp_path / "chained.pkl", chained)
+    corpus_card = card_extra(tmp_path / "chained.pkl")["corpus"]
+    assert corpus_card["train_recording_chain_copies"] == {"ravdess": 1, "emodb": 0}
+    assert corpus_card["recording_chain"]["augment"] == augment.VERSION
+    zero_shot = {"MAE": 0.76, "Corr": 0.7}
+    (tmp_path / "pretrain.json").write_text(json.dumps({**report, "mosi_test_zero_shot": zero_shot}))
+    assert card_extra(corpus, tmp_path / "pretrain.json")["text_encoder"]["mosi_test_zero_shot"] == zero_shot
     warm = {"data": "CMU-MOSI train transcripts", "epochs": 6, "best_epoch": 6,
             "history": [{"epoch": 1, "train_l1": 0.73, "valid_mae": 0.74}]}
     (tmp_path / "pretrain.json").write_text(json.dumps({**report, "mosi_warmup": warm}))
