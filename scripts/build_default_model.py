@@ -16,8 +16,8 @@ Stages (each reuses the previous stage's output in --work):
   warmup  off by default (--mosi-warmup EPOCHS): that encoder fine-tuned alone on MOSI train transcripts, the
           text-only recipe, before Self-MM. Tried and not shipped: docs/experiments.md.
   train   Self-MM (selfmm.train, MOSI hyper-parameters, DEMO_OVERRIDES) starting from that encoder; each seed's
-          epoch and the seed that ships are picked by --select (default: the mean over the validation sources of
-          M's MAE, `per_source`).
+          epoch and the seed that ships are picked by --select (default `per-branch`: the mean over the validation
+          sources of M's MAE, with each branch kept at its own best epoch where that scores lower: selfmm.branches).
   export  ONNX artifact with its card and the face CNN (export/), evaluated through ONNX Runtime on the held-out
           splits.
 
@@ -77,8 +77,9 @@ def main() -> None:
     p.add_argument("--max-epochs", type=int, default=30)
     p.add_argument("--seeds", type=int, nargs="+", default=[1111, 1112, 1113],
                    help="one Self-MM run each; the run with the best selection score (--select) ships")
-    p.add_argument("--select", choices=list(SELECTIONS), default="per-source",
-                   help="epoch and seed selection: the mean of M's validation MAE over the data sources, the "
+    p.add_argument("--select", choices=list(SELECTIONS), default="per-branch",
+                   help="epoch and seed selection: the mean of M's validation MAE over the data sources, with each "
+                        "branch at its own best epoch where that assembly scores lower (per-branch) or not, the "
                         "validation MAE of M over all rows (MMSA's), or the MOSI dev MAE of M among epochs whose audio "
                         "head reaches the 70%% target on the validation actors")
     p.add_argument("--quantize", choices=["none", "int8"], default="int8")
@@ -110,11 +111,11 @@ def main() -> None:
     selection_file = args.work / "train" / "selection.json"  # read back by the export stage, for the card
     if args.stage in ("train", "all"):
         from selfmm.train import main as train
-        score = SELECTIONS[args.select][0]
+        rule = SELECTIONS[args.select]
         train(["--dataset", "mosi", "--data", str(corpus), "--text-encoder", str(start),
                "--out", str(args.work / "train"), "--max-epochs", str(args.max_epochs), "--quiet",
                "--seeds", *map(str, args.seeds), "--set", *DEMO_OVERRIDES, *args.set],
-              **({"score": score} if score else {}))
+              **({"score": rule.score} if rule.score else {}), branch_score=rule.branch_score)
         selection_file.write_text(json.dumps({"select": args.select}))
     if args.stage in ("evaluate", "all"):
         for split in ("valid", "test"):

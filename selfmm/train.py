@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from selfmm import distributed
+from selfmm.branches import BranchBest, BranchScore
 from selfmm.config import ModelConfig, TrainConfig, dataset_configs, DATASETS
 from selfmm.contract import HEADS
 from selfmm.data import FeatureFile, MMSADataset, Split, load_feature_file, make_loader, trim_batch
@@ -114,6 +115,7 @@ class RunResult:
     valid: dict[str, float]
     test: dict[str, float]
     checkpoint: Path
+    branch_epochs: dict[str, int] | None = None  # where the run kept an assembly of epochs (selfmm.branches)
 
 
 class Trainer:
@@ -121,8 +123,10 @@ class Trainer:
     process trains its slice of every global batch (selfmm/distributed.py); all ranks hold the same ULGM."""
 
     def __init__(self, model: SelfMM, cfg: TrainConfig, data: FeatureFile, device: torch.device | None = None,
-                 score: Score = mae_of_m, ctx: Context = SINGLE):
+                 score: Score = mae_of_m, ctx: Context = SINGLE, branch_score: BranchScore | None = None):
         self.model, self.cfg, self.data, self.score, self.ctx = model, cfg, data, score, ctx
+        self.branch_score = branch_score
+        self.assembly: dict[str, int] | None = None  # the epoch of each branch, where fit kept an assembly
         self.device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if ctx.distributed:
             distributed.per_rank_batch(cfg.batch_size, ctx.world)  # refuses a batch the ranks cannot share
@@ -201,8 +205,9 @@ class Trainer:
         rows = distributed.gather_rows(rows, sizes, self.ctx)
         return dict(zip(ALL, rows.split([self.dims[m] for m in ALL], dim=1))), positions.to(self.device), parts
 
-    def evaluate(self, split: str, score: bool = False) -> dict[str, float]:
-        """The metrics of M on `split`; with `score`, also the selection score (key "score")."""
+    def evaluate(self, split: str, score: bool = False) -> dict[str, Any]:
+        """The metrics of M on `split`; with `score`, also the selection score (key "score") and, with a
+        `branch_score`, each branch's score (key "branches")."""
         data = self.data.splits[split]
         if self.ctx.distributed:
             preds, labels = self.predict_sharded(data)
@@ -210,7 +215,12 @@ class Trainer:
             preds, labels = predict(self.eval_model, make_loader(data, self.cfg.batch_size, shuffle=False),
                                     self.device, self.cfg.bf16)
         metrics = self.metric_fn(preds["M"], labels)
-        return {**metrics, "score": self.score(preds, labels, data.ids)} if score else metrics
+        if not score:
+            return metrics
+        metrics["score"] = self.score(preds, labels, data.ids)
+        if self.branch_score is not None:
+            metrics["branches"] = self.branch_score(preds, labels, data.ids)
+        return metrics
 
     def predict_sharded(self, data: Split) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The whole split's outputs, in order, on every rank: each predicts a contiguous block of it."""
@@ -225,8 +235,11 @@ class Trainer:
 
     def fit(self, log: Callable[[dict], None] = lambda r: None, progress: bool = False,
             on_epoch: Callable[[int, ULGM], None] | None = None) -> tuple[int, int, dict[str, float]]:
-        """Train until early stopping; restore and return (best epoch, epochs run, best validation metrics)."""
+        """Train until early stopping; restore and return (best epoch, epochs run, best validation metrics).
+        With a `branch_score`, the restored state may be an assembly of branches from different epochs
+        (selfmm.branches), kept only where its validation score beats the best epoch's (`self.assembly`)."""
         best_score, best_epoch, best_state, best_valid, epoch = float("inf"), 0, None, {}, 0
+        branch_best = BranchBest() if self.branch_score is not None else None
         while self.cfg.max_epochs is None or epoch < self.cfg.max_epochs:
             epoch += 1
             t0 = time.time()
@@ -236,6 +249,8 @@ class Trainer:
             if improved:
                 best_score, best_epoch, best_valid = valid["score"], epoch, valid
                 best_state = {k: v.detach().cpu().clone() for k, v in self.eval_model.state_dict().items()}
+            if branch_best is not None:
+                branch_best.update(epoch, valid["branches"], self.eval_model.state_dict())
             log({"epoch": epoch, **losses, "valid": valid, "best_epoch": best_epoch,
                  "labels": self.ulgm.label_stats(), "optimizer_steps": self.optimizer_steps,
                  "seconds": round(time.time() - t0, 2)})
@@ -246,7 +261,23 @@ class Trainer:
         if best_state is not None:
             self.model.load_state_dict(best_state)
             self.ema = None  # the restored state is the average; evaluate it as it is
+            if branch_best is not None:
+                best_valid = self.keep_best_assembly(branch_best, best_state, best_valid)
         return best_epoch, epoch, best_valid
+
+    def keep_best_assembly(self, branch_best: BranchBest, best_state: dict[str, torch.Tensor],
+                           best_valid: dict[str, Any]) -> dict[str, Any]:
+        """Validate each assembly of the branches' best epochs; load the best if it beats `best_state` (already
+        loaded, scoring `best_valid`) and return the validation metrics of what is loaded."""
+        winner, state = None, best_state
+        for epochs, candidate in branch_best.candidates(best_state):
+            self.model.load_state_dict(candidate)
+            valid = self.evaluate("valid", score=True)
+            if valid["score"] <= best_valid["score"] - 1e-6:
+                winner, state, best_valid = epochs, candidate, valid
+        self.model.load_state_dict(state)
+        self.assembly = winner
+        return best_valid
 
 
 def encoder_name(encoder_dir: Path) -> str:
@@ -338,7 +369,8 @@ def apply_overrides(model_cfg: ModelConfig, cfg: TrainConfig, pairs: list[str]) 
 
 
 def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, score: Score = mae_of_m,
-             ctx: Context = SINGLE, device: torch.device | None = None) -> RunResult:
+             ctx: Context = SINGLE, device: torch.device | None = None,
+             branch_score: BranchScore | None = None) -> RunResult:
     """One seed. Distributed, every rank trains; rank 0 alone writes the log, labels and checkpoint."""
     set_seed(seed)
     text_cfg = load_text_encoder_config(str(args.text_encoder))
@@ -351,7 +383,7 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, 
     model = SelfMM.from_pretrained_text(model_cfg, str(args.text_encoder))
     if device is None and args.device:
         device = torch.device(args.device)
-    trainer = Trainer(model, cfg, data, device, score, ctx)
+    trainer = Trainer(model, cfg, data, device, score, ctx, branch_score)
     if ctx.distributed:
         set_seed(seed + ctx.rank)  # the same initial weights everywhere, then each rank its own dropout masks
     history: dict[int, dict[str, np.ndarray]] = {}
@@ -376,6 +408,9 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, 
                                             on_epoch=keep_labels if args.save_labels and ctx.main else None)
     if log_file is not None:
         log_file.close()
+    if trainer.assembly and ctx.main:
+        print(f"seed {seed}: kept each branch at its own epoch {trainer.assembly}, valid score {valid['score']:.4f}",
+              file=sys.stderr)
     test = trainer.evaluate("test")
     ckpt = out / "best.pt"
     if ctx.main:
@@ -385,13 +420,14 @@ def run_seed(args: argparse.Namespace, data: FeatureFile, seed: int, out: Path, 
             plot_labels(history, out / "labels.png")
         save_checkpoint(ckpt, trainer.model, cfg, data, encoder_dir=args.text_encoder, data_path=args.data,
                         result={"seed": seed, "best_epoch": best_epoch, "epochs": epochs, "valid": valid, "test": test,
-                                "processes": ctx.world})
-    return RunResult(seed, best_epoch, epochs, valid, test, ckpt)
+                                "processes": ctx.world, "branch_epochs": trainer.assembly})
+    return RunResult(seed, best_epoch, epochs, valid, test, ckpt, trainer.assembly)
 
 
 @record  # under torchrun: the failed rank's traceback in torchrun's summary
-def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
-    """The command line; `score` selects the epoch of each seed and the seed that is copied to best.pt."""
+def main(argv: list[str] | None = None, score: Score = mae_of_m, branch_score: BranchScore | None = None) -> None:
+    """The command line; `score` selects the epoch of each seed and the seed that is copied to best.pt;
+    `branch_score`, where given, lets each branch keep its own best epoch (Trainer.keep_best_assembly)."""
     p = argparse.ArgumentParser(prog="python -m selfmm.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=DATASETS, help="picks hyper-parameters and metrics")
@@ -419,7 +455,8 @@ def main(argv: list[str] | None = None, score: Score = mae_of_m) -> None:
         data = load_feature_file(args.data)
         if ctx.main:
             args.out.mkdir(parents=True, exist_ok=True)
-        runs = [run_seed(args, data, seed, args.out / f"seed-{seed}", score, ctx, device) for seed in args.seeds]
+        runs = [run_seed(args, data, seed, args.out / f"seed-{seed}", score, ctx, device, branch_score)
+                for seed in args.seeds]
         if ctx.main:
             write_results(args, runs)
         distributed.barrier(ctx)
@@ -434,7 +471,7 @@ def write_results(args: argparse.Namespace, runs: list[RunResult]) -> None:
     best = min(runs, key=lambda r: r.valid.get("score", float("inf")))  # the best epoch's selection score
     shutil.copy(best.checkpoint, args.out / "best.pt")
     results = {"dataset": args.dataset, "data": str(args.data), "seeds": {r.seed: {"best_epoch": r.best_epoch,
-               "epochs": r.epochs, "valid": r.valid, "test": r.test} for r in runs},
+               "epochs": r.epochs, "valid": r.valid, "test": r.test, "branch_epochs": r.branch_epochs} for r in runs},
                "test_x100": summarize([r.test for r in runs]), "best_seed": best.seed}
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     table = results["test_x100"]

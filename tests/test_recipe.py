@@ -11,7 +11,7 @@ from selfmm import corpora
 from selfmm.features.spec import Extracted, FeatureSpec
 from selfmm.metrics import valence_sign_accuracy
 from selfmm.recipe.corpus import face_samples, stratified
-from selfmm.recipe.scores import combination_scores, emotion_of, per_source, text_with_audio_gate
+from selfmm.recipe.scores import branch_scores, combination_scores, emotion_of, per_source, text_with_audio_gate
 from selfmm.recipe.splits import AUDIO_GATE
 
 
@@ -55,6 +55,17 @@ def test_per_source_selection_weighs_each_source_equally():
     labels = np.zeros(10)
     m = np.r_[1.0, np.zeros(9)]  # MOSI's one row off by 1, nine faces exact
     assert per_source({"M": m}, labels, ids) == pytest.approx(0.5)  # pooled it would be 0.1
+
+
+def test_branch_scores_read_each_head_on_the_sources_that_inform_it():
+    ids = np.array(["mosi$_$a", "ravdess$_$03-01-03-02-01-01-17", "emodb$_$12a01Fb", "emodb$_$13a01Wa",
+                    "fer$_$1_happy"])
+    labels = np.zeros(5)
+    out = {"M": np.full(5, 9.0), "T": np.array([0.5, 9, 9, 9, 9]), "A": np.array([9, 1.0, 2.0, 4.0, 9]),
+           "V": np.array([9, 9, 9, 9, 0.25])}
+    # the audio branch: RAVDESS (1.0) and EmoDB (mean 3.0) weigh the same; M and the other heads' rows never count
+    assert branch_scores(out, labels, ids) == pytest.approx({"text": 0.5, "audio": 2.0, "vision": 0.25})
+    assert branch_scores(out, labels[:1], ids[:1]) == pytest.approx({"text": 0.5})  # no voice, no face: left out
 
 
 def test_combination_probe_measures_m_against_its_channels():

@@ -186,3 +186,48 @@ def test_bf16_is_refused_off_the_gpu(encoder_dir, data_file):
     """bf16 autocast is a GPU option (no GPU here to test it on); on the CPU it is refused, not slowed down."""
     with pytest.raises(ValueError, match="bf16 autocast is for GPUs"):
         make_trainer(encoder_dir, data_file, bf16=True)
+
+
+def scripted_scores(epochs: int, assembly_score: float):
+    """Selection and branch scores that depend only on the call count: during training the whole model improves
+    every epoch while the text branch is best at epoch 1 and the audio branch at the last; after training, each
+    assembly scores `assembly_score`."""
+    calls = {"score": 0, "branches": 0}
+
+    def score(outputs, labels, ids):
+        calls["score"] += 1
+        return 10.0 - calls["score"] if calls["score"] <= epochs else assembly_score
+
+    def branches(outputs, labels, ids):
+        calls["branches"] += 1
+        return {"text": float(calls["branches"]), "audio": -float(calls["branches"])}
+    return score, branches
+
+
+@pytest.mark.parametrize("assembly_wins", [True, False])
+def test_each_branch_keeps_its_best_epoch_only_where_the_assembly_validates_better(encoder_dir, data_file,
+                                                                                   assembly_wins):
+    epochs = 3
+    t = make_trainer(encoder_dir, data_file, early_stop=10, max_epochs=epochs)
+    t.score, t.branch_score = scripted_scores(epochs, 0.0 if assembly_wins else 100.0)
+    states = {}
+
+    def keep_state(epoch, ulgm):
+        states[epoch] = {k: v.detach().clone() for k, v in t.model.state_dict().items()}
+
+    best_epoch, _, valid = t.fit(on_epoch=keep_state)
+    assert best_epoch == epochs
+    now = t.model.state_dict()
+    if assembly_wins:
+        # the text branch and the fusion head (the first candidate: the earliest branch epoch's) from epoch 1,
+        # the audio branch from epoch 3, the vision branch (no score) from the best single epoch
+        assert t.assembly == {"text": 1, "audio": 3, "fusion": 1} and valid["score"] == 0.0
+        expect = {"text_model.": 1, "post_text.": 1, "post_fusion.": 1, "audio_model.": 3, "post_audio.": 3,
+                  "video_model.": 3, "post_video.": 3}
+    else:
+        assert t.assembly is None and valid["score"] == 10.0 - epochs
+        expect = {"text_model.": 3, "post_text.": 3, "post_fusion.": 3, "audio_model.": 3}
+    for prefix, epoch in expect.items():
+        names = [k for k in now if k.startswith(prefix)]
+        assert names and all(torch.equal(now[k], states[epoch][k]) for k in names), prefix
+    assert not all(torch.equal(states[1][k], states[3][k]) for k in now if k.startswith("text_model."))

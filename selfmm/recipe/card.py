@@ -40,7 +40,7 @@ def card_extra(corpus: Path, pretrain: Path | None = None, selection: str = "poo
     audio_name = (data.specs or {}).get("audio", {}).get("name", "")
     has_faces = (data.specs or {}).get("vision", {}).get("name") == "face-cnn"
     extra = {
-        "selection": {"name": selection, "rule": SELECTIONS[selection][1]},
+        "selection": {"name": selection, "rule": SELECTIONS[selection].rule},
         "corpus": {"built_by": "python -m scripts.build_default_model --stage corpus",
                    "sizes": {name: {src: int(len(source_rows(s.ids, src))) for src in SOURCES}
                              for name, s in data.splits.items()},

@@ -2,11 +2,14 @@
 its epoch and seed, the probe of channel combinations no training sample has, and the predictors they score."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from selfmm import contract
+from selfmm.branches import BranchScore
 from selfmm.contract import HEADS
 from selfmm.recipe.splits import AUDIO_GATE, SOURCES, source_rows
 
@@ -61,13 +64,45 @@ def per_source(outputs: dict[str, np.ndarray], labels: np.ndarray, ids) -> float
     return float(np.mean(maes))
 
 
-# --select NAME: (selection score for the trainer, None = its default; what the card says of it)
+PER_SOURCE_RULE = ("the epoch and seed of lowest mean over the validation sources (MOSI dev, RAVDESS actors 17-20, "
+                   "EmoDB speakers 12-13, FER2013 PublicTest) of M's MAE on each")
+
+
+def branch_scores(outputs: dict[str, np.ndarray], labels: np.ndarray, ids) -> dict[str, float]:
+    """Each branch's validation score for `--select per-branch` (selfmm.branches), lower is better: the MAE of its
+    own head on the sources that inform it, each source weighing the same (T on MOSI dev; A on RAVDESS actors 17-20
+    and EmoDB speakers 12-13; V on FER2013 PublicTest). A branch with no such rows is left out."""
+    out = {}
+    for branch, head, sources in (("text", "T", ("mosi",)), ("audio", "A", ("ravdess", "emodb")),
+                                  ("vision", "V", ("fer",))):
+        maes = [float(np.mean(np.abs(outputs[head][r] - labels[r]))) for r in (source_rows(ids, s) for s in sources)
+                if len(r)]
+        if maes:
+            out[branch] = float(np.mean(maes))
+    return out
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A `--select` rule: the trainer's selection score (None: its default), optional per-branch scores
+    (selfmm.branches) and what the card says of it."""
+    score: Callable[[dict[str, np.ndarray], np.ndarray, np.ndarray], float] | None
+    rule: str
+    branch_score: BranchScore | None = None
+
+
 SELECTIONS = {
-    "pooled": (None, "the epoch and seed of lowest validation MAE of M over all validation rows (MMSA's criterion)"),
-    "text-with-audio-gate": (text_with_audio_gate, "the epoch and seed of lowest MOSI dev MAE of M among the epochs "
-                             f"whose audio head reaches {AUDIO_GATE:.0%} valence sign accuracy on RAVDESS actors 17-20"),
-    "per-source": (per_source, "the epoch and seed of lowest mean over the validation sources (MOSI dev, RAVDESS "
-                               "actors 17-20, EmoDB speakers 12-13, FER2013 PublicTest) of M's MAE on each"),
+    "pooled": Selection(None, "the epoch and seed of lowest validation MAE of M over all validation rows (MMSA's "
+                              "criterion)"),
+    "text-with-audio-gate": Selection(text_with_audio_gate, "the epoch and seed of lowest MOSI dev MAE of M among the "
+                                      f"epochs whose audio head reaches {AUDIO_GATE:.0%} valence sign accuracy on "
+                                      "RAVDESS actors 17-20"),
+    "per-source": Selection(per_source, PER_SOURCE_RULE),
+    "per-branch": Selection(per_source, PER_SOURCE_RULE.replace("the epoch and seed", "the seed") + "; within a seed, "
+                            "the text, audio and vision branches each at the epoch of lowest validation MAE of its own "
+                            "head (T on MOSI dev, A on both speech corpora, V on FER2013 PublicTest) and the fusion "
+                            "head from one of those epochs, where that assembly scores lower than the best single "
+                            "epoch", branch_scores),
 }
 
 
