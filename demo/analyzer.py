@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import queue
 import re
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -140,6 +142,8 @@ class Analyzer:
         self.features = FeaturePipeline.for_card(self.artifact.card, self.model_dir, asr_model)
         self.artifact.check_specs(self.features.specs)
         self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
+        self._ahead: OrderedDict[tuple, Future] = OrderedDict()  # file key -> faces being read before Analyze
+        self._ahead_lock = threading.Lock()
         self.card: dict = self.artifact.card
         heads = self.card.get("heads", {})
         self.uncalibrated = [h for h in HEADS if not heads.get(h, {}).get("calibrated", False)]
@@ -176,6 +180,37 @@ class Analyzer:
         return str(self.card.get("name", self.model_dir.name))
 
     # -- analysis --------------------------------------------------------------------------------------------
+    def read_faces_ahead(self, media: str | os.PathLike | None) -> Future | None:
+        """Start reading the faces of a clip file as soon as it is uploaded or recorded, so that Analyze finds
+        them done and waits only for the speech (the slower branch). At most AHEAD_CLIPS files are kept; a file
+        that fails the size or length check is left for Analyze to report. Returns the read started, if any."""
+        if media is None or self.features.face is None or not isinstance(media, (str, os.PathLike)):
+            return None
+        try:
+            self._check(media)
+            key = _file_key(media)
+        except (InputError, OSError):
+            return None
+        with self._ahead_lock:
+            if key in self._ahead:
+                return None
+            job = self._ahead[key] = self.features.read_faces(str(media))
+            while len(self._ahead) > AHEAD_CLIPS:
+                self._ahead.popitem(last=False)[1].cancel()
+        return job
+
+    def _faces_read_ahead(self, src: Any) -> Future | None:
+        """The read started by read_faces_ahead for this very file (same path, size and time), if any."""
+        if not isinstance(src, str):
+            return None
+        try:
+            key = _file_key(src)
+        except OSError:
+            return None
+        with self._ahead_lock:
+            job = self._ahead.pop(key, None)
+        return None if job is None or job.cancelled() else job
+
     def analyze(self, media: Any = None, text: str | None = None, progress: Progress | None = None,
                 name: str | None = None, face: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
         """Analyse a media path, a `(rate, samples)` tuple from a microphone, and/or typed text.
@@ -296,7 +331,8 @@ class Analyzer:
         from selfmm.features.media import MediaError
 
         try:
-            return self.features.extract(src, transcript=typed or None, progress=progress)
+            return self.features.extract(src, transcript=typed or None, progress=progress,
+                                         faces=self._faces_read_ahead(src))
         except MediaError as e:
             message = str(e)
             if isinstance(src, str):  # the upload's server path means nothing to the person: keep its name
@@ -346,6 +382,15 @@ class Analyzer:
             v = whole.vision[(vision_times >= start) & (vision_times < end)]
             vision = v if len(v) else None
         return Features(ids, mask, audio, vision)
+
+
+AHEAD_CLIPS = 4  # files whose faces may be read ahead of Analyze at once (their Futures hold only features)
+
+
+def _file_key(path: str | os.PathLike) -> tuple:
+    """A file as it is now: a read ahead serves Analyze only if the file was not replaced since."""
+    st = os.stat(path)
+    return os.path.realpath(path), st.st_size, st.st_mtime_ns
 
 
 def with_face(clip, rows: np.ndarray, times: np.ndarray):

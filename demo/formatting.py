@@ -8,7 +8,9 @@ from selfmm.contract import HEADS
 
 STAGE_NAMES = {"check": "input checks", "decode_audio": "decode audio", "decode_video": "decode video",
                "asr": "speech recognition", "audio": "voice features", "vision": "face features",
-               "text": "tokens", "segments": "sentences", "predict": "model (ONNX)", "total": "total (wall)"}
+               "text": "tokens", "segments": "sentences", "predict": "model (ONNX)", "total": "total (wall)",
+               "vision_wait": "wait for the face features"}
+READ_AHEAD = ("decode_video", "vision")  # stages run when the clip arrived, before Analyze, where vision_wait is
 
 
 def fmt_score(score: float | None) -> str:
@@ -26,7 +28,9 @@ def score_line(head: str, score: float | None, missing: Mapping[str, str], uncal
 
 def timings_markdown(timings: Mapping[str, float]) -> str:
     """A small table; stages that ran side by side add up to more than the wall time."""
-    rows = [f"| {STAGE_NAMES.get(k, k)} | {v:.2f} s |" for k, v in timings.items() if k != "total"]
+    ahead = "vision_wait" in timings
+    rows = [f"| {STAGE_NAMES.get(k, k)}{' (on upload, before Analyze)' if ahead and k in READ_AHEAD else ''} | "
+            f"{v:.2f} s |" for k, v in timings.items() if k != "total"]
     if "total" in timings:
         rows.append(f"| **{STAGE_NAMES['total']}** | **{timings['total']:.2f} s** |")
     return "| stage | time |\n|---|---|\n" + "\n".join(rows) + \

@@ -286,6 +286,10 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
 
         for t, name in ((t_cam, "webcam"), (t_mic, "microphone"), (t_up, "upload")):
             t.select(lambda n=name: n, None, tab, queue=False, api_visibility="private")
+        # The faces of a clip are read as soon as it is recorded or uploaded, while the person reaches for Analyze.
+        for source in (video, upload):
+            source.change(lambda path: analyzer.read_faces_ahead(path) and None, source, None, queue=False,
+                          show_progress="hidden", api_visibility="private")
         button.click(analyze, [tab, video, audio, upload, text],
                      [status, *plots, dis, transcript, tl, seg_table, timings, raw], api_name="analyze")
         live = gr.State(None)  # one LiveSession per visitor

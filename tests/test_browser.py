@@ -101,6 +101,8 @@ def test_record_from_webcam_and_analyze(app_url, browser_args, tmp_path):
             expect(page.locator("#gauge-T")).to_contain_text("T: text")
             expect(page.locator("#disagreement")).not_to_be_empty()
             expect(page.locator("#status")).to_contain_text("Analysed the video")
+            page.get_by_text("Time per stage").first.click()  # the faces were read when the recording arrived
+            expect(page.locator("#timings")).to_contain_text("before Analyze")
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "browser_webcam.png"), full_page=True)
             assert outside == [], outside

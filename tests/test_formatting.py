@@ -10,7 +10,9 @@ def test_score_lines():
 
 def test_timings_and_segments_tables():
     t = timings_markdown({"asr": 0.5, "vision": 0.4, "total": 0.6})
-    assert "speech recognition | 0.50 s" in t and "**0.60 s**" in t
+    assert "speech recognition | 0.50 s" in t and "**0.60 s**" in t and "before Analyze" not in t
+    ahead = timings_markdown({"asr": 0.5, "vision": 0.4, "vision_wait": 0.0, "total": 0.6})
+    assert "face features (on upload, before Analyze) | 0.40 s" in ahead and "wait for the face features" in ahead
     seg = segments_markdown([{"start": 0, "end": 2.5, "text": "Hi.", "scores": {"M": 1, "T": None, "A": 0, "V": 0}}])
     assert "| 0.0-2.5 s | Hi. | +1.00 | missing |" in seg
     assert segments_markdown([]) == ""

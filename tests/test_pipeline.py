@@ -94,3 +94,19 @@ def test_vision_times_with_and_without_skipped_frames():
     exact = SimpleNamespace(vision=np.zeros((2, 2)), stats={"vision": {"frames": 4, "times": [0.1, 0.3]}})
     assert vision_times(features, exact).tolist() == [0.1, 0.3]  # the times the extractors report
     assert vision_times(features, SimpleNamespace(vision=None, stats={})) is None
+
+
+def test_faces_read_ahead_give_the_same_clip(pipeline, full_clip, full):
+    c = pipeline.extract(full_clip, faces=pipeline.read_faces(full_clip))
+    np.testing.assert_allclose(c.vision, full.vision, atol=1e-5)
+    assert c.transcript == full.transcript and c.missing == {} and c.duration == pytest.approx(full.duration)
+    assert {"decode_video", "vision", "vision_wait"} <= set(c.timings)
+
+
+def test_a_read_ahead_of_an_unreadable_file_fails_as_the_clip_does(pipeline, tmp_path):
+    from selfmm.features.media import MediaError
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00not a video" * 100)
+    with pytest.raises(MediaError):
+        pipeline.extract(bad, faces=pipeline.read_faces(bad))

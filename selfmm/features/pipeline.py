@@ -10,7 +10,9 @@ With Whisper-encoder audio features the transcription waits for them and decodes
 first 30 s window (one encoder pass per clip, not two); with other audio features the two run side by side.
 
 `FeaturePipeline.for_card` builds the extractors a model card names, so the app extracts what its model was
-trained on; `extract(..., progress=)` reports each extractor as it finishes, for a progress bar.
+trained on; `extract(..., progress=)` reports each extractor as it finishes, for a progress bar. `read_faces`
+starts the face branch of a file on its own, before `extract` is asked for the clip (the app calls it when a clip
+is uploaded or recorded): `extract(..., faces=)` then waits for that instead of reading the faces again.
 """
 from __future__ import annotations
 
@@ -85,6 +87,15 @@ class ClipFeatures:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class FaceRead:
+    """The face branch of one clip: its features and what its video track gave (the frames are not kept)."""
+    result: Extracted
+    has_frames: bool
+    duration: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 class FeaturePipeline:
     """Holds the loaded extractors. Build it once (models load here), then call extract() per clip."""
 
@@ -103,6 +114,7 @@ class FeaturePipeline:
         self.audio = audio_extractor(audio, self._transcriber.model if use_asr and asr_model is None else None)
         self.parallel = parallel
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="selfmm-features") if parallel else None
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="selfmm-faces-ahead")
 
     @classmethod
     def for_card(cls, card: Mapping[str, Any], folder: str | Path, asr_model: str | None = None) -> FeaturePipeline:
@@ -187,6 +199,7 @@ class FeaturePipeline:
             self._transcriber.warm_up()
 
     def close(self) -> None:
+        self._ahead.shutdown(wait=True, cancel_futures=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -209,32 +222,47 @@ class FeaturePipeline:
             return f
         return self._pool.submit(fn, *args)
 
+    def read_faces(self, src: str | os.PathLike) -> Future:
+        """Start the face branch of a media file in the background, one file at a time; pass the Future to
+        `extract(src, faces=...)`. Its result is a FaceRead, or the MediaError of a file that cannot be read."""
+        return self._ahead.submit(self._faces, src)
+
+    def _faces(self, source: Source | Media, progress: Callable[[str], None] | None = None) -> FaceRead:
+        """Decode the video track (unless `source` is decoded media) and read its faces."""
+        timings: dict[str, float] = {}
+        timed = _timer(timings, progress)
+        if self.face is None:
+            return FaceRead(Extracted(None, "vision disabled"), False, 0.0)
+        video = source if isinstance(source, Media) else timed(
+            "decode_video", load_media, source, SAMPLE_RATE, self.face.fps, MAX_SIDE, False, True)
+        result = timed("vision", self.face.extract, video.frames, video.fps)
+        return FaceRead(result, video.frames is not None, video.duration, timings)
+
     def extract(self, src: Source | None, transcript: str | None = None, asr: bool | None = None,
-                progress: Callable[[str], None] | None = None) -> ClipFeatures:
+                progress: Callable[[str], None] | None = None, faces: Future | None = None) -> ClipFeatures:
         """Features of one clip, or of `transcript` alone when src is None. transcript: use this text instead of
         Whisper (None or "" -> Whisper when asr is not False). progress(stage) is called from worker threads as
-        each of STAGES finishes. Raises MediaError when the clip cannot be read."""
+        each of STAGES finishes. faces: `read_faces(src)`'s Future, awaited instead of reading the faces here.
+        Raises MediaError when the clip cannot be read."""
         if src is None:
             return self._text_only(transcript or "")
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
         run_asr = (asr if asr is not None else True) and not (transcript and transcript.strip())
+        timed = _timer(timings, progress)
 
-        def timed(name: str, fn, *args):
+        def faces_read_ahead() -> FaceRead:
             t = time.perf_counter()
-            try:
-                return fn(*args)
-            finally:
-                timings[name] = round(time.perf_counter() - t, 4)
-                if progress is not None and name in STAGES:
-                    progress(name)
+            read = faces.result()
+            timings.update(read.timings, vision_wait=round(time.perf_counter() - t, 4))
+            if progress is not None:
+                progress("vision")
+            return read
 
-        def video_branch(source) -> tuple[Media | None, Extracted]:
-            if self.face is None:
-                return None, Extracted(None, "vision disabled")
-            video = source if isinstance(source, Media) else timed(
-                "decode_video", load_media, source, SAMPLE_RATE, self.face.fps, MAX_SIDE, False, True)
-            return video, timed("vision", self.face.extract, video.frames, video.fps)
+        def video_branch(source) -> FaceRead:
+            read = self._faces(source, progress)
+            timings.update(read.timings)
+            return read
 
         def text_branch(wave: np.ndarray | None, voice: Future | None):
             if not run_asr or wave is None:
@@ -243,7 +271,10 @@ class FeaturePipeline:
                 voice.exception()
             return timed("asr", self.transcriber.transcribe, wave, SAMPLE_RATE)
 
-        if isinstance(src, (str, os.PathLike, bytes, bytearray)):
+        if faces is not None:
+            f_video = self._submit(faces_read_ahead)
+            media = timed("decode_audio", load_media, src, SAMPLE_RATE, FPS, MAX_SIDE, True, False)
+        elif isinstance(src, (str, os.PathLike, bytes, bytearray)):
             # A file is opened twice: audio decodes in a few ms, so ASR starts while the video decodes.
             f_video = self._submit(video_branch, src)
             try:
@@ -262,8 +293,9 @@ class FeaturePipeline:
         f_text = self._submit(text_branch, wave, f_audio if shared else None)
         transcript_result = f_text.result()
         audio_result: Extracted = f_audio.result()
-        video_media, vision_result = f_video.result()
-        if wave is None and (video_media is None or video_media.frames is None) and self.face is not None:
+        face_read: FaceRead = f_video.result()
+        vision_result = face_read.result
+        if wave is None and not face_read.has_frames and self.face is not None:
             raise MediaError(f"cannot read {media.source}: no audio samples or video frames decode from it")
 
         if transcript_result is not None:
@@ -286,7 +318,7 @@ class FeaturePipeline:
             missing["audio"] = audio_result.missing or "missing"
         if vision_result.frames is None:
             missing["vision"] = vision_result.missing or "missing"
-        duration = max(media.duration, video_media.duration if video_media is not None else 0.0)
+        duration = max(media.duration, face_read.duration)
         timings["total"] = round(time.perf_counter() - t_start, 4)
         return ClipFeatures(
             transcript=text, text_ids=ids, text_mask=mask, audio=audio_result.frames,
@@ -301,6 +333,20 @@ class FeaturePipeline:
         return ClipFeatures(transcript=text, text_ids=ids, text_mask=mask, audio=None, vision=None,
                             missing={} if text else {"text": "no text"}, timings={"text": 0.0},
                             transcript_source="given")
+
+
+def _timer(timings: dict[str, float], progress: Callable[[str], None] | None):
+    """timed(name, fn, *args): fn(*args), its seconds kept in `timings[name]`, and `progress(name)` called when a
+    stage of STAGES finishes."""
+    def timed(name: str, fn, *args):
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            timings[name] = round(time.perf_counter() - t, 4)
+            if progress is not None and name in STAGES:
+                progress(name)
+    return timed
 
 
 _default: FeaturePipeline | None = None

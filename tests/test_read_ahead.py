@@ -1,0 +1,59 @@
+"""Faces read when a clip is uploaded or recorded, before Analyze: the same result, only for that very file."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from harness import media
+
+pytestmark = pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is needed to make speech")
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from demo.analyzer import Analyzer
+    from harness.app_model import model_dir
+
+    return Analyzer.load(model_dir(), warm_up=False)
+
+
+@pytest.fixture()
+def clip(tmp_path):
+    path = tmp_path / "clip.mp4"
+    shutil.copy(media.clip("face+speech", 3.0, ".mp4"), path)
+    return str(path)
+
+
+def test_analyze_uses_the_faces_read_ahead_and_scores_the_same(analyzer, clip):
+    plain = analyzer.analyze(clip).to_json()
+    assert analyzer.read_faces_ahead(clip) is not None
+    assert analyzer.read_faces_ahead(clip) is None  # already being read
+    ahead = analyzer.analyze(clip).to_json()
+    assert "vision_wait" in ahead["timings"] and "vision_wait" not in plain["timings"]
+    for key in ("scores", "missing", "transcript", "segments", "duration"):
+        assert ahead[key] == plain[key], key
+    assert "vision_wait" not in analyzer.analyze(clip).to_json()["timings"]  # a read ahead serves one analysis
+
+
+def test_a_file_replaced_after_the_read_ahead_is_read_again(analyzer, clip):
+    assert analyzer.read_faces_ahead(clip) is not None
+    st = os.stat(clip)
+    os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert "vision_wait" not in analyzer.analyze(clip).timings
+
+
+def test_reads_ahead_are_bounded_and_skip_what_analyze_would_refuse(analyzer, tmp_path):
+    from demo.analyzer import AHEAD_CLIPS
+
+    assert analyzer.read_faces_ahead(None) is None
+    assert analyzer.read_faces_ahead(str(tmp_path / "not-there.mp4")) is None
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    assert analyzer.read_faces_ahead(str(empty)) is None
+    source = media.clip("face", 1.0, ".mp4")
+    for i in range(AHEAD_CLIPS + 3):
+        shutil.copy(source, tmp_path / f"c{i}.mp4")
+        assert analyzer.read_faces_ahead(str(tmp_path / f"c{i}.mp4")) is not None
+    assert len(analyzer._ahead) == AHEAD_CLIPS
