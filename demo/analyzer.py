@@ -314,14 +314,12 @@ class Analyzer:
         progress must be called from the request's own thread)."""
         if src is None:
             return self.features.extract(None, typed)
-        events: queue.Queue[str] = queue.Queue()
+        events: queue.Queue[str | None] = queue.Queue()
         job = self.runner.submit(self._read, src, typed, events.put)
+        # None after the job's last stage, so the result is picked up the moment it is ready (not at a poll)
+        job.add_done_callback(lambda _: events.put(None))
         done: list[str] = []
-        while not (job.done() and events.empty()):
-            try:
-                stage = events.get(timeout=0.05)
-            except queue.Empty:
-                continue
+        while (stage := events.get()) is not None:
             done.append(stage)
             report(0.15 + 0.7 * len(done) / 3, STAGE_LABELS.get(stage, stage))
         return job.result()

@@ -9,7 +9,7 @@ from selfmm.contract import HEADS
 STAGE_NAMES = {"check": "input checks", "decode_audio": "decode audio", "decode_video": "decode video",
                "asr": "speech recognition", "audio": "voice features", "vision": "face features",
                "text": "tokens", "segments": "sentences", "predict": "model (ONNX)", "total": "total (wall)",
-               "vision_wait": "wait for the face features"}
+               "vision_wait": "wait for the face features", "speech_gate": "speech detection (VAD)"}
 READ_AHEAD = ("decode_video", "vision")  # stages run when the clip arrived, before Analyze, where vision_wait is
 
 

@@ -134,6 +134,20 @@ def test_whisper_transcribes_the_spoken_words(full):
     assert full.segments and all(0 <= s.start < s.end <= 4.5 for s in full.segments)
 
 
+@pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is not installed")
+def test_a_gate_run_by_the_caller_decides_as_the_transcriber_would(pipeline):
+    from selfmm.features.media import load_media
+
+    rate = 16000
+    samples, raw_rate = media.speech_samples()
+    wave = load_media((raw_rate, samples), rate).waveform
+    t = pipeline.transcriber
+    silence = np.zeros(rate * 2, np.float32)
+    assert t.worth_decoding(wave) and not t.worth_decoding(silence) and not t.worth_decoding(wave[:800])
+    assert t.transcribe(wave, rate, gate=True).text == t.transcribe(wave, rate).text != ""
+    assert t.transcribe(wave, rate, gate=False).text == ""  # the caller's "no speech" is not second-guessed
+
+
 def test_whisper_by_unknown_name_says_internet():
     from selfmm.features import ASRError, Transcriber
 

@@ -57,3 +57,16 @@ def test_reads_ahead_are_bounded_and_skip_what_analyze_would_refuse(analyzer, tm
         shutil.copy(source, tmp_path / f"c{i}.mp4")
         assert analyzer.read_faces_ahead(str(tmp_path / f"c{i}.mp4")) is not None
     assert len(analyzer._ahead) == AHEAD_CLIPS
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_progress_names_every_stage_with_or_without_a_read_ahead(analyzer, clip, ahead):
+    from demo.analyzer import STAGE_LABELS
+
+    if ahead:
+        analyzer.read_faces_ahead(clip).result()
+    seen = []
+    analyzer.analyze(clip, progress=lambda frac, desc: seen.append((frac, desc)))
+    descs = [d for _, d in seen]
+    assert set(STAGE_LABELS.values()) <= set(descs) and descs[-1] == "Done"
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen)

@@ -222,12 +222,19 @@ class Transcriber:
 
         return bool(get_speech_timestamps(wave, VadOptions()))
 
-    def transcribe(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Transcript:
+    def worth_decoding(self, wave: np.ndarray) -> bool:
+        """The gate before decoding: at least 0.1 s of samples and, with the VAD gate, speech in them."""
+        return wave.size >= SAMPLE_RATE // 10 and (not self.vad_gate or self.has_speech(wave))
+
+    def transcribe(self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, gate: bool | None = None
+                   ) -> Transcript:
+        """gate: `worth_decoding(waveform)` when the caller already ran it (the pipeline runs it beside the
+        voice features' encoder pass); None runs it here."""
         if sample_rate != SAMPLE_RATE:
             raise ValueError(f"Whisper needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz (use load_media)")
         wave = np.ascontiguousarray(waveform, dtype=np.float32)
         kept_output = self.model.take(wave[:WINDOW])  # the voice features' encoder pass of these samples, if any
-        if wave.size < SAMPLE_RATE // 10 or (self.vad_gate and not self.has_speech(wave)):
+        if not (self.worth_decoding(wave) if gate is None else gate):
             return Transcript("", [], self.language or "")
         with self._lock:
             if kept_output is not None:

@@ -267,9 +267,11 @@ class FeaturePipeline:
         def text_branch(wave: np.ndarray | None, voice: Future | None):
             if not run_asr or wave is None:
                 return None
+            gate = None
             if voice is not None:  # the transcription decodes from the voice features' encoder pass
+                gate = timed("speech_gate", self.transcriber.worth_decoding, wave)  # while that pass runs
                 voice.exception()
-            return timed("asr", self.transcriber.transcribe, wave, SAMPLE_RATE)
+            return timed("asr", self.transcriber.transcribe, wave, SAMPLE_RATE, gate)
 
         if faces is not None:
             f_video = self._submit(faces_read_ahead)
