@@ -59,9 +59,12 @@ def per_source(outputs: dict[str, np.ndarray], labels: np.ndarray, ids) -> float
     """Selection score of `--select per-source`, lower is better: the mean over the data sources of the validation
     split of M's MAE on each. Why: pooled, FER's 1,200 faces would outweigh MOSI's 229 transcripts five to one;
     each source is one thing the gauges must read."""
-    maes = [float(np.mean(np.abs(outputs["M"][r] - labels[r]))) for r in (source_rows(ids, s) for s in SOURCES)
-            if len(r)]
-    return float(np.mean(maes))
+    return float(np.mean(source_maes(outputs["M"], labels, ids, SOURCES)))
+
+
+def source_maes(pred: np.ndarray, labels: np.ndarray, ids, sources) -> list[float]:
+    """The MAE of `pred` on each of `sources` that has rows in the split, in that order."""
+    return [float(np.mean(np.abs(pred[r] - labels[r]))) for r in (source_rows(ids, s) for s in sources) if len(r)]
 
 
 PER_SOURCE_RULE = ("the epoch and seed of lowest mean over the validation sources (MOSI dev, RAVDESS actors 17-20, "
@@ -75,8 +78,7 @@ def branch_scores(outputs: dict[str, np.ndarray], labels: np.ndarray, ids) -> di
     out = {}
     for branch, head, sources in (("text", "T", ("mosi",)), ("audio", "A", ("ravdess", "emodb")),
                                   ("vision", "V", ("fer",))):
-        maes = [float(np.mean(np.abs(outputs[head][r] - labels[r]))) for r in (source_rows(ids, s) for s in sources)
-                if len(r)]
+        maes = source_maes(outputs[head], labels, ids, sources)
         if maes:
             out[branch] = float(np.mean(maes))
     return out
