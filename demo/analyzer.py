@@ -20,10 +20,11 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -142,7 +143,7 @@ class Analyzer:
         self.features = FeaturePipeline.for_card(self.artifact.card, self.model_dir, asr_model)
         self.artifact.check_specs(self.features.specs)
         self.runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
-        self._ahead: OrderedDict[tuple, Future] = OrderedDict()  # file key -> faces being read before Analyze
+        self._ahead: OrderedDict[tuple, Future | None] = OrderedDict()  # file key -> its faces read before Analyze
         self._ahead_lock = threading.Lock()
         self.card: dict = self.artifact.card
         heads = self.card.get("heads", {})
@@ -187,29 +188,48 @@ class Analyzer:
         if media is None or self.features.face is None or not isinstance(media, (str, os.PathLike)):
             return None
         try:
-            self._check(media)
             key = _file_key(media)
+            self._check(media)
         except (InputError, OSError):
             return None
         with self._ahead_lock:
-            if key in self._ahead:
+            if key in self._ahead:  # being read, or Analyze came first and reads it itself
                 return None
             job = self._ahead[key] = self.features.read_faces(str(media))
-            while len(self._ahead) > AHEAD_CLIPS:
-                self._ahead.popitem(last=False)[1].cancel()
+            self._evict()
         return job
 
-    def _faces_read_ahead(self, src: Any) -> Future | None:
-        """The read started by read_faces_ahead for this very file (same path, size and time), if any."""
-        if not isinstance(src, str):
-            return None
+    @contextmanager
+    def _faces_read_ahead(self, src: Any) -> Iterator[Future | None]:
+        """The read started by read_faces_ahead for this very file (same path, size and time), if any. A read
+        still queued behind other files is cancelled (Analyze reads the faces itself, at once). While Analyze reads
+        a file itself, the file is marked taken, so that an upload event arriving late does not read it twice."""
         try:
-            key = _file_key(src)
+            key = _file_key(src) if isinstance(src, str) else None
         except OSError:
-            return None
+            key = None
+        if key is None:
+            yield None
+            return
         with self._ahead_lock:
             job = self._ahead.pop(key, None)
-        return None if job is None or job.cancelled() else job
+            if job is None:
+                self._ahead[key] = None
+                self._evict()
+        try:
+            yield None if job is None or job.cancel() or job.cancelled() else job
+        finally:
+            if job is None:
+                with self._ahead_lock:
+                    if key in self._ahead and self._ahead[key] is None:
+                        del self._ahead[key]
+
+    def _evict(self) -> None:
+        """Keep at most AHEAD_CLIPS files, the oldest dropped (and its read cancelled if it has not started)."""
+        while len(self._ahead) > AHEAD_CLIPS:
+            job = self._ahead.popitem(last=False)[1]
+            if job is not None:
+                job.cancel()
 
     def analyze(self, media: Any = None, text: str | None = None, progress: Progress | None = None,
                 name: str | None = None, face: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
@@ -329,8 +349,8 @@ class Analyzer:
         from selfmm.features.media import MediaError
 
         try:
-            return self.features.extract(src, transcript=typed or None, progress=progress,
-                                         faces=self._faces_read_ahead(src))
+            with self._faces_read_ahead(src) as faces:
+                return self.features.extract(src, transcript=typed or None, progress=progress, faces=faces)
         except MediaError as e:
             message = str(e)
             if isinstance(src, str):  # the upload's server path means nothing to the person: keep its name

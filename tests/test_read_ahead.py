@@ -37,6 +37,28 @@ def test_analyze_uses_the_faces_read_ahead_and_scores_the_same(analyzer, clip):
     assert "vision_wait" not in analyzer.analyze(clip).to_json()["timings"]  # a read ahead serves one analysis
 
 
+def test_an_upload_event_while_analyze_reads_the_file_does_not_read_it_again(analyzer, clip):
+    with analyzer._faces_read_ahead(clip) as faces:  # what Analyze holds while it extracts the clip itself
+        assert faces is None
+        assert analyzer.read_faces_ahead(clip) is None  # the upload event, arriving late
+    job = analyzer.read_faces_ahead(clip)  # once Analyze is done, the file may be read ahead again
+    assert job is not None
+    job.result()  # started: a read still queued would be cancelled instead
+    with analyzer._faces_read_ahead(clip) as faces:
+        assert faces is job
+
+
+def test_a_read_still_queued_is_cancelled_and_analyze_reads_the_faces_itself(analyzer, clip, tmp_path):
+    other = tmp_path / "other.mp4"
+    shutil.copy(media.clip("face", 3.0, ".mp4"), other)
+    first = analyzer.read_faces_ahead(str(other))  # occupies the single read-ahead worker
+    queued = analyzer.read_faces_ahead(clip)
+    result = analyzer.analyze(clip)
+    assert queued.cancelled() or "vision_wait" in result.timings  # cancelled unless it had started already
+    assert "V" not in result.missing
+    first.result()
+
+
 def test_a_file_replaced_after_the_read_ahead_is_read_again(analyzer, clip):
     assert analyzer.read_faces_ahead(clip) is not None
     st = os.stat(clip)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -235,7 +236,12 @@ class FeaturePipeline:
             return FaceRead(Extracted(None, "vision disabled"), False, 0.0)
         video = source if isinstance(source, Media) else timed(
             "decode_video", load_media, source, SAMPLE_RATE, self.face.fps, MAX_SIDE, False, True)
-        result = timed("vision", self.face.extract, video.frames, video.fps)
+        try:
+            result = timed("vision", self.face.extract, video.frames, video.fps)
+        except BaseException as e:  # a read ahead keeps its error until Analyze takes it: not the decoded frames
+            traceback.clear_frames(e.__traceback__)
+            video = None
+            raise
         return FaceRead(result, video.frames is not None, video.duration, timings)
 
     def extract(self, src: Source | None, transcript: str | None = None, asr: bool | None = None,
