@@ -45,6 +45,11 @@ class BranchBest:
                 self.scores[name], self.epochs[name] = score, epoch
                 self.states[name] = part(state, BRANCHES[name] + FUSION)
 
+    @property
+    def last_gain(self) -> int:
+        """The latest epoch at which some branch improved (0 before any)."""
+        return max(self.epochs.values(), default=0)
+
     def candidates(self, base: State) -> list[tuple[dict[str, int], State]]:
         """Assemblies of `base` (the best single epoch) with every recorded branch at its own best epoch, one per
         choice of the epoch the fusion head comes from. Empty when no branch was recorded."""

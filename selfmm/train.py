@@ -237,7 +237,8 @@ class Trainer:
             on_epoch: Callable[[int, ULGM], None] | None = None) -> tuple[int, int, dict[str, float]]:
         """Train until early stopping; restore and return (best epoch, epochs run, best validation metrics).
         With a `branch_score`, the restored state may be an assembly of branches from different epochs
-        (selfmm.branches), kept only where its validation score beats the best epoch's (`self.assembly`)."""
+        (selfmm.branches), kept only where its validation score beats the best epoch's (`self.assembly`), and
+        training stops only when neither the whole model nor any branch has improved for `early_stop` epochs."""
         best_score, best_epoch, best_state, best_valid, epoch = float("inf"), 0, None, {}, 0
         branch_best = BranchBest() if self.branch_score is not None else None
         while self.cfg.max_epochs is None or epoch < self.cfg.max_epochs:
@@ -256,7 +257,9 @@ class Trainer:
                  "seconds": round(time.time() - t0, 2)})
             if on_epoch:
                 on_epoch(epoch, self.ulgm)
-            if epoch - best_epoch >= self.cfg.early_stop:
+            # with branches kept apart, a branch still improving keeps the run going (it may peak after the whole)
+            last_gain = max(best_epoch, branch_best.last_gain if branch_best is not None else 0)
+            if epoch - last_gain >= self.cfg.early_stop:
                 break
         if best_state is not None:
             self.model.load_state_dict(best_state)

@@ -182,6 +182,24 @@ def test_a_given_selection_score_picks_the_epoch_and_drives_early_stopping(encod
     assert (best_epoch, epochs, valid["score"]) == (1, 3, 1.0)
 
 
+@pytest.mark.parametrize("branches", [False, True])
+def test_a_branch_still_improving_keeps_a_per_branch_run_going(encoder_dir, data_file, branches):
+    """The whole model is best at epoch 1; the audio branch improves every epoch. Alone, early stopping ends the
+    run at epoch 3; with branches kept apart, it runs to max_epochs."""
+    calls = []
+
+    def first_epoch_best(outputs, labels, ids):
+        calls.append(1)
+        return float(len(calls))
+
+    t = make_trainer(encoder_dir, data_file, early_stop=2, max_epochs=5)
+    t.score = first_epoch_best
+    if branches:
+        t.branch_score = lambda outputs, labels, ids: {"audio": -float(len(calls))}
+    best_epoch, epochs, _ = t.fit()
+    assert (best_epoch, epochs) == (1, 5 if branches else 3)
+
+
 def test_bf16_is_refused_off_the_gpu(encoder_dir, data_file):
     """bf16 autocast is a GPU option (no GPU here to test it on); on the CPU it is refused, not slowed down."""
     with pytest.raises(ValueError, match="bf16 autocast is for GPUs"):
