@@ -196,14 +196,17 @@ class Analyzer:
             if key in self._ahead:  # being read, or Analyze came first and reads it itself
                 return None
             job = self._ahead[key] = self.features.read_faces(str(media))
-            self._evict()
+            while len(self._ahead) > AHEAD_CLIPS:  # the oldest goes, its read cancelled if it has not started
+                dropped = self._ahead.popitem(last=False)[1]
+                if dropped is not None:
+                    dropped.cancel()
         return job
 
     @contextmanager
     def _faces_read_ahead(self, src: Any) -> Iterator[Future | None]:
         """The read started by read_faces_ahead for this very file (same path, size and time), if any. A read
-        still queued behind other files is cancelled (Analyze reads the faces itself, at once). While Analyze reads
-        a file itself, the file is marked taken, so that an upload event arriving late does not read it twice."""
+        still queued behind other files is cancelled (Analyze reads the faces itself, at once). While Analyze runs on
+        a file, the file is marked taken, so that an upload event arriving late does not read it again."""
         try:
             key = _file_key(src) if isinstance(src, str) else None
         except OSError:
@@ -211,25 +214,15 @@ class Analyzer:
         if key is None:
             yield None
             return
-        with self._ahead_lock:
+        with self._ahead_lock:  # taken (None) until Analyze is done; one at a time (the runner has one worker)
             job = self._ahead.pop(key, None)
-            if job is None:
-                self._ahead[key] = None
-                self._evict()
+            self._ahead[key] = None
         try:
-            yield None if job is None or job.cancel() or job.cancelled() else job
+            yield None if job is None or job.cancel() else job
         finally:
-            if job is None:
-                with self._ahead_lock:
-                    if key in self._ahead and self._ahead[key] is None:
-                        del self._ahead[key]
-
-    def _evict(self) -> None:
-        """Keep at most AHEAD_CLIPS files, the oldest dropped (and its read cancelled if it has not started)."""
-        while len(self._ahead) > AHEAD_CLIPS:
-            job = self._ahead.popitem(last=False)[1]
-            if job is not None:
-                job.cancel()
+            with self._ahead_lock:
+                if key in self._ahead and self._ahead[key] is None:
+                    del self._ahead[key]
 
     def analyze(self, media: Any = None, text: str | None = None, progress: Progress | None = None,
                 name: str | None = None, face: tuple[np.ndarray, np.ndarray] | None = None) -> Result:
