@@ -1,6 +1,6 @@
 """Live mode: the four scores over the last few seconds of a recording, updated about every second while it runs.
 
-The browser streams microphone chunks (about one a second) and webcam frames (a few a second) to one
+The browser streams microphone chunks (two a second) and webcam frames (a few a second) to one
 LiveSession per visitor. A frame is read into face features the moment it arrives; a chunk is stored, and when
 an update is due, `update` scores the last `window` seconds:
 - the transcript grows by committing finished sentences: each update transcribes only the audio after the last
@@ -8,16 +8,17 @@ an update is due, `update` scores the last `window` seconds:
 - the voice features of the window, side by side with Whisper;
 - the face rows of the window, already computed;
 - one ONNX call.
-When the machine cannot keep up, updates are skipped, never queued: a chunk that waited behind a slow update is
-only stored (`LiveSession.due`). Memory is bounded per session: the last `Limits.max_seconds` of audio (for the
-full analysis when the recording stops), one feature row per face frame over the same span, the last `history`
-updates. No gradio here.
+Updates run apart from the chunks (`step`): a chunk is stored at once, starts an update only when none is running
+and shows the newest finished one. So chunks never wait in line behind an update (the recording keeps pace with
+the wall clock, and a stop sees all of it) and, when the machine cannot keep up, updates are skipped, never queued.
+Memory is bounded per session: the last `Limits.max_seconds` of audio (for the full analysis when the recording
+stops), one feature row per face frame over the same span, the last `history` updates. No gradio here.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,17 +30,18 @@ from demo.analyzer import MODALITY, Analyzer, Features, Result
 
 SAMPLE_RATE = 16000
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live")  # Whisper beside the voice features
+_UPDATES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-update")  # each update uses both cores
 
 
 @dataclass(frozen=True)
 class LiveConfig:
     window: float = 5.0  # seconds scored by each update
-    every: float = 1.0  # seconds between updates (the microphone's stream_every)
+    every: float = 1.0  # seconds between updates
+    chunk: float = 0.5  # seconds between microphone chunks (stream_every): an update starts at most this late
     frame_every: float = 0.5  # seconds between webcam frames (a face changes slowly; each costs ~30 ms)
     max_pending: float = 8.0  # most audio (s) transcribed per update
     commit_after: float = 4.0  # pending audio longer than this commits its finished sentences
     settle: float = 0.6  # a sentence that ended this close to the end of the audio may still grow
-    stale: float = 0.25  # a chunk handled this soon after the last update ended had waited behind it: skip
     history: int = 600  # updates kept for the timeline
 
 
@@ -71,10 +73,10 @@ class LiveSession:
     history: deque = field(default_factory=deque)
     started: float | None = None  # monotonic time of the recording's start
     last_start: float = float("-inf")
-    last_done: float = float("-inf")
     updates: int = 0
     skipped: int = 0
     asr: Future | None = None  # the transcription in flight: it runs beside the updates, never blocks one
+    job: Future | None = None  # the update in flight: it runs apart from the chunks, never blocks one
 
     @property
     def seconds(self) -> float:
@@ -111,19 +113,13 @@ class LiveSession:
             self.face.append((now - self.started, np.asarray(row, np.float32).reshape(-1)))
 
     def due(self, now: float | None = None) -> bool:
-        """Whether to compute an update now: a second since the last one started, and not a chunk that waited in
-        line behind a slow update (then it is only stored and the update skipped, so a queue drains at the cost of
-        storing chunks). Chunks come a second apart, so a queue builds only behind updates that take longer than
-        that; a chunk handled within `stale` of the end of such an update had waited for it."""
+        """Whether to start an update now: about `every` seconds since the last one started (chunks come every
+        `chunk` < `every` seconds, so an update starts at most `chunk` late) and none still running: an update
+        that would start while the last one runs is skipped, never queued."""
         now = time.monotonic() if now is None else now
-        if self.seconds < self.limits.min_seconds:
+        if self.seconds < self.limits.min_seconds or (self.job is not None and not self.job.done()):
             return False
-        gap = 0.9 * self.config.every
-        slow = self.last_done - self.last_start > gap
-        if (slow and now - self.last_done < self.config.stale) or now - self.last_start < gap:
-            self.skipped += 1
-            return False
-        return True
+        return now - self.last_start >= self.config.every - self.config.chunk / 2  # chunks jitter: the nearest
 
     def wave(self, start: float, end: float) -> np.ndarray:
         i = max(0, int(round((start - self.dropped) * SAMPLE_RATE)))
@@ -181,10 +177,26 @@ def _transcribe(analyzer: Analyzer, session: LiveSession, end: float) -> None:
     session.pending = found
 
 
+def step(analyzer: Analyzer, session: LiveSession, now: float | None = None) -> Update | None:
+    """After a chunk is stored: start an update if one is due (in the background, so the chunk's handler returns
+    at once) and return the newest finished update not shown yet, or None to leave the gauges as they are. An
+    update that failed raises here, once; the next one may succeed."""
+    done = session.job if session.job is not None and session.job.done() else None
+    if done is not None:
+        session.job = None
+    now = time.monotonic() if now is None else now
+    if session.due(now):
+        if session.updates:  # whole updates that did not happen while the last one ran
+            session.skipped += max(0, int((now - session.last_start) / session.config.every + 0.25) - 1)
+        session.last_start = now
+        session.job = _UPDATES.submit(update, analyzer, session)
+    return done.result() if done is not None else None
+
+
 def update(analyzer: Analyzer, session: LiveSession) -> Update:
     """Score the last `window` seconds of the session; bounded work whatever the recording's length."""
     cfg = session.config
-    session.last_start = time.monotonic()
+    t0 = session.last_start = time.monotonic()
     end = session.seconds
     start = max(session.dropped, end - cfg.window)
     if session.asr is None or session.asr.done():  # the words lag the gauges by at most one transcription
@@ -210,11 +222,10 @@ def update(analyzer: Analyzer, session: LiveSession) -> Update:
         missing["M"] = "nothing calibrated in the window"
     scores = analyzer.score([unit], [missing])[0]
     dis = disagreement(scores, {h: "uncalibrated" for h in analyzer.uncalibrated if h in MODALITY})
-    session.last_done = time.monotonic()
     session.updates += 1
     u = Update(t=round(end, 2), scores=scores, missing=missing, transcript=session.transcript(), window_text=text,
                disagreement=dis, uncalibrated=list(analyzer.uncalibrated),
-               seconds=round(session.last_done - session.last_start, 3))
+               seconds=round(time.monotonic() - t0, 3))
     session.history.append({"start": round(start, 2), "end": round(end, 2), "text": text, "scores": scores})
     while len(session.history) > cfg.history:
         session.history.popleft()
@@ -224,8 +235,9 @@ def update(analyzer: Analyzer, session: LiveSession) -> Update:
 def finish(analyzer: Analyzer, session: LiveSession, text: str | None = None) -> Result:
     """The full analysis of the whole recording (its last `max_seconds`), as for a recorded clip, with the
     face features computed while it was made."""
-    if session.asr is not None:
-        session.asr.result()  # the last live transcription, so that the full one does not share the cores
+    for job in (session.job, session.asr):  # the last live update and transcription: the cores are the full one's
+        if job is not None:
+            wait([job])
     if session.seconds < session.limits.min_seconds:
         raise InputError("The live recording is too short: speak for a second or more.")
     face = session.face_rows(session.dropped) if session.frames_seen else None

@@ -27,7 +27,7 @@ from demo.gauges import gauge, timeline
 from demo.limits import AUDIO_FORMATS, LIMITS, VIDEO_FORMATS, InputError, human_bytes
 from demo.live import LiveConfig, LiveSession, Update, face_row
 from demo.live import finish as live_finish
-from demo.live import update as live_update
+from demo.live import step as live_step
 from demo.analyzer import DEFAULT_MODEL, EXAMPLES, HEADS, Analyzer, Result
 
 log = logging.getLogger("demo")
@@ -158,7 +158,7 @@ def live_render(u: Update, session: LiveSession) -> list:
     figs = [gauge(h, None, "missing", u.missing.get(h, "missing")) if u.scores.get(h) is None else
             gauge(h, u.scores[h], "uncalibrated" if h in u.uncalibrated else "ok") for h in HEADS]
     cfg = session.config
-    status = (f"**Live**: {u.t:.0f} s recorded; the gauges read the last {cfg.window:g} s, about every "
+    status = (f"**Live**: {u.t:.1f} s recorded; the gauges read the last {cfg.window:g} s, about every "
               f"{cfg.every:g} s (this update took {u.seconds:.2f} s"
               + (f"; {session.skipped} skipped to keep up" if session.skipped else "") + "). Stop the recording for "
               "the full analysis.")
@@ -195,18 +195,20 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
         return LiveSession()
 
     def live_chunk(chunk, session: LiveSession | None):
-        """A microphone chunk: stored; an update when one is due (else the outputs stay as they are)."""
+        """A microphone chunk: stored at once; it starts an update when one is due and shows the newest finished
+        one (else the outputs stay as they are)."""
         if session is None:
             session = LiveSession()
         if chunk is not None:
             session.add_audio(*chunk)
-        if not session.due():
-            return [gr.skip()] * live_outputs_n + [session]
         try:
-            return [*live_render(live_update(analyzer, session), session), session]
+            u = live_step(analyzer, session)
         except Exception:  # a failed update must not stop the stream: the next one may succeed
             log.exception("live update failed")
+            u = None
+        if u is None:
             return [gr.skip()] * live_outputs_n + [session]
+        return [*live_render(u, session), session]
 
     def live_frame(frame, session: LiveSession | None):
         if session is not None and frame is not None:
@@ -296,7 +298,7 @@ def build(analyzer: Analyzer, upload_ttl: int = UPLOAD_TTL) -> gr.Blocks:
         t_live.select(lambda: "live", None, tab, queue=False, api_visibility="private")
         live_mic.start_recording(live_start, None, live, queue=False, api_name="live_start")
         live_mic.stream(live_chunk, [live_mic, live], [status, *plots, dis, transcript, tl, live],
-                        stream_every=LiveConfig().every, concurrency_limit=1, concurrency_id="live",
+                        stream_every=LiveConfig().chunk, concurrency_limit=1, concurrency_id="live",
                         api_name="live_chunk", show_progress="hidden")
         live_cam.stream(live_frame, [live_cam, live], None, stream_every=LiveConfig().frame_every,
                         concurrency_limit=2, concurrency_id="live_frame", api_name="live_frame",

@@ -2,13 +2,14 @@
 
     python scripts/bench_live.py [--seconds 20] [--fps 5] [--model DIR]
 
-The app runs in a subprocess; gradio_client plays the browser: /live_start, then every second one second of
-microphone audio (espeak-ng sentences with pauses) to /live_push and `--fps` webcam frames a second (the
+The app runs in a subprocess; gradio_client plays the browser: /live_start, then every `LiveConfig.chunk` seconds
+that much microphone audio (espeak-ng sentences with pauses) to /live_push and `--fps` webcam frames a second (the
 astronaut photo) to /live_frame_push, each sent on its own clock as a browser would, whether or not the last
 answer came back; then /live_stop. gradio_client cannot drive Gradio's stream events, so these endpoints run
-the stream's own handlers in the same queues. Printed: updates made and skipped, the round trip of the pushes
-that made an update, each update's compute time (as the app reports it), the interval between updates, and the
-time to the full analysis after stopping.
+the stream's own handlers in the same queues. Printed: updates shown, the round trip of a push, the age of each
+shown reading (from the moment the last audio it scored was sent to the moment it came back), each update's
+compute time (as the app reports it), the interval between updates, and the time to the full analysis after
+stopping.
 Targets (issue 17): an update every <= 1.5 s, each computed in < 1 s (medians).
 """
 from __future__ import annotations
@@ -64,11 +65,13 @@ def run(url: str, seconds: float, fps: float, folder: Path) -> dict:
     client = Client(url, verbose=False)
     frame = folder / "frame.png"
     Image.fromarray(media.still_frames(0.1, 10, "face")[0]).save(frame)
-    audio = speech(seconds)
-    chunks = []
-    for i in range(0, len(audio), RATE):
-        path = folder / f"chunk{i // RATE:03d}.wav"
-        sf.write(path, audio[i:i + RATE], RATE, subtype="PCM_16")
+    from demo.live import LiveConfig
+
+    audio, step = speech(seconds), LiveConfig().chunk
+    chunks, n = [], int(round(step * RATE))
+    for i in range(0, len(audio), n):
+        path = folder / f"chunk{i // n:03d}.wav"
+        sf.write(path, audio[i:i + n], RATE, subtype="PCM_16")
         chunks.append(path)
 
     client.predict(api_name="/live_start")
@@ -87,20 +90,22 @@ def run(url: str, seconds: float, fps: float, folder: Path) -> dict:
     webcam = threading.Thread(target=frames, daemon=True)
     webcam.start()
     jobs, done = [], {}
-    for i, chunk in enumerate(chunks):  # one chunk a second, at the second it was "recorded"
-        time.sleep(max(0.0, t0 + i + 1 - time.perf_counter()))
+    for i, chunk in enumerate(chunks):  # each chunk at the moment it was "recorded"
+        time.sleep(max(0.0, t0 + (i + 1) * step - time.perf_counter()))
         sent = time.perf_counter()
         jobs.append((sent, client.submit(handle_file(str(chunk)), api_name="/live_push", result_callbacks=[
             lambda *out, i=i: done.setdefault(i, time.perf_counter())])))
-    updates, seen = [], set()
+    updates, seen, trips = [], set(), []
     for i, (sent, job) in enumerate(jobs):
         status = job.result(timeout=120)[0]
         status = status if isinstance(status, str) else ""  # a skipped update returns gr.skip()
-        got = re.search(r"(\d+) s recorded.*?this update took ([\d.]+) s", status)
-        if got and got.group(0) not in seen:  # a skipped push returns the outputs as they were
+        at = done.get(i, time.perf_counter())
+        trips.append(at - sent)
+        got = re.search(r"([\d.]+) s recorded.*?this update took ([\d.]+) s", status)
+        if got and got.group(0) not in seen:  # a push that shows no new reading returns the outputs as they were
             seen.add(got.group(0))
-            at = done.get(i, time.perf_counter())
-            updates.append({"round_trip": at - sent, "compute": float(got.group(2)), "done_at": at})
+            scored = min(len(jobs), max(1, round(float(got.group(1)) / step))) - 1  # the last chunk it scored
+            updates.append({"age": at - jobs[scored][0], "compute": float(got.group(2)), "done_at": at})
     stop.set()
     webcam.join()  # no frame may be sent after the folder holding it is gone
     for job in sent_frames:
@@ -109,8 +114,8 @@ def run(url: str, seconds: float, fps: float, folder: Path) -> dict:
     final = client.predict("", api_name="/live_stop")
     stop_s = time.perf_counter() - t
     ends = sorted(u["done_at"] for u in updates)
-    return {"chunks": len(chunks), "updates": len(updates), "skipped": len(chunks) - len(updates),
-            "round_trip": [u["round_trip"] for u in updates], "compute": [u["compute"] for u in updates],
+    return {"chunks": len(chunks), "updates": len(updates), "round_trip": trips,
+            "age": [u["age"] for u in updates], "compute": [u["compute"] for u in updates],
             "interval": [b - a for a, b in zip(ends, ends[1:])], "stop_s": stop_s, "final": final[0]}
 
 
@@ -126,8 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, running_app(args.model or model_dir()) as url:
         r = run(url, args.seconds, args.fps, Path(tmp))
     print(f"streamed {args.seconds:g} s of speech at real-time pace, {args.fps:g} webcam frames a second")
-    print(f"updates: {r['updates']} of {r['chunks']} chunks ({r['skipped']} skipped to keep up)")
-    print(f"round trip of a push that made an update: {quantiles(r['round_trip'])}")
+    print(f"updates shown: {r['updates']} in {args.seconds:g} s ({r['chunks']} chunks pushed)")
+    print(f"round trip of a push: {quantiles(r['round_trip'])}")
+    print(f"age of a shown reading (its last audio sent -> shown): {quantiles(r['age'])}")
     print(f"compute per update (the app's own timing): {quantiles(r['compute'])}")
     print(f"interval between updates: {quantiles(r['interval'])}")
     print(f"full analysis after stop: {r['stop_s']:.2f} s; its status: {r['final'][:160]!r}")

@@ -6,6 +6,7 @@ microphone that play generated media: a face video (the scikit-image astronaut, 
 (as WAV). The screenshot goes to $SCREENSHOT_DIR (or the test's tmp folder).
 """
 import os
+import re
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -138,7 +139,7 @@ def test_record_from_microphone_and_analyze(app_url, browser_args):
 
 def test_live_gauges_move_while_recording(app_url, browser_args):
     """The Live tab (the first): webcam and microphone stream; the M gauge must change at least 5 times while
-    recording, and stopping gives the full analysis of the recording with the face. The issue asks for 5 changes
+    recording, and stopping gives the full analysis of the whole recording with the face. The issue asks for 5 changes
     in 10 s; here Chromium, its fake devices and the app share 2 cores, and 3 to 5 came in the first 10 s, so the
     test records 15 s and prints how many came in the first 10 (scripts/bench_live.py measures the interval)."""
     from playwright.sync_api import expect, sync_playwright
@@ -164,7 +165,12 @@ def test_live_gauges_move_while_recording(app_url, browser_args):
                 page.wait_for_timeout(100)
             expect(page.locator("#status")).to_contain_text("Live")
             page.locator("#live-mic button.stop-button").first.click()
+            recorded = time.monotonic() - t0
             expect(page.locator("#status")).to_contain_text("Analysed the live recording", timeout=60_000)
+            got = re.search(r"Analysed the live recording \(([\d.]+) s\)", page.locator("#status").inner_text())
+            # every chunk reached the session before the stop (none waited in line behind an update); the
+            # microphone starts up to a couple of seconds after its button is pressed
+            assert got and float(got.group(1)) >= recorded - 2.5, (got and got.group(0), recorded)
             needle = [any(c.isdigit() for c in r.split("−3−2")[0]) for r in readings]  # a reading, not "missing"
             changes = sum(needle)
             print(f"M changed {sum(n for n, t in zip(needle, times) if t < 10)} times in the first 10 s, "

@@ -1,10 +1,14 @@
-"""Live mode (demo/live.py): a session's memory stays bounded, updates skip rather than queue, and a real model
-streamed one second at a time grows a transcript, reads the face and gives the full analysis when it stops."""
+"""Live mode (demo/live.py): a session's memory stays bounded, updates run apart from the chunks and skip rather
+than queue, and a real model streamed one second at a time grows a transcript, reads the face and gives the full analysis when it stops."""
+import threading
+from concurrent.futures import Future
+
 import numpy as np
 import pytest
 
+from demo import live
 from demo.limits import Limits
-from demo.live import SAMPLE_RATE, LiveConfig, LiveSession
+from demo.live import SAMPLE_RATE, LiveConfig, LiveSession, step
 from harness import media
 
 
@@ -37,16 +41,42 @@ def test_frames_before_the_microphone_starts_are_not_lined_up():
 
 
 def test_updates_skip_rather_than_queue():
-    s = LiveSession(config=LiveConfig(every=1.0, stale=0.25))
+    s = LiveSession(config=LiveConfig(every=1.0, chunk=0.5))
     s.add_audio(*second(), now=1.0)
     assert s.due(now=1.0)
-    s.last_start, s.last_done = 1.0, 1.6  # an update that took 0.6 s: no queue builds behind it
-    assert not s.due(now=1.5)  # under a second since the last one started
-    assert s.due(now=2.0)
-    s.last_start, s.last_done = 2.0, 3.2  # one that took 1.2 s: the next chunk waited behind it
-    assert not s.due(now=3.3)
-    assert s.due(now=4.0)
-    assert s.skipped == 2
+    s.last_start = 1.0
+    assert not s.due(now=1.5)  # the next chunk: not time yet
+    s.job = Future()  # an update still running at the chunks of 2.0 and 2.5 s: no update starts, none queues
+    assert not s.due(now=2.0) and not s.due(now=2.5)
+    s.job.set_result(None)
+    assert s.due(now=3.0)
+
+
+def test_a_chunk_never_waits_for_an_update(monkeypatch):
+    """step() returns while the update runs (here one held until released), and a later chunk shows it once it
+    has finished; the real update runs in test_streamed_speech_and_face_grow_a_transcript_and_finish."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(analyzer, session):
+        started.set()
+        release.wait(5)
+        return "reading"
+
+    s = LiveSession(config=LiveConfig(every=1.0, chunk=0.5))
+    s.add_audio(*second(), now=1.0)
+    monkeypatch.setattr(live, "update", slow)
+    assert step(None, s, now=1.0) is None  # started, not waited for
+    assert started.wait(5)
+    assert step(None, s, now=1.5) is None  # not due yet
+    assert step(None, s, now=2.0) is None  # due, but the last one still runs: skipped
+    release.set()
+    s.job.result(timeout=5)
+    s.updates = 1  # as the real update counts itself
+    assert step(None, s, now=3.0) == "reading"  # shown once
+    assert s.skipped == 1  # the update due at 2.0 s
+    assert s.job is not None  # and the next one started
+    s.job.result(timeout=5)
+    assert step(None, s, now=3.1) == "reading" and s.job is None  # the second; no third, it is not time yet
 
 
 def test_silence_below_min_seconds_is_not_scored():
