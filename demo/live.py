@@ -5,7 +5,8 @@ LiveSession per visitor. A frame is read into face features the moment it arrive
 an update is due, `update` scores the last `window` seconds:
 - the transcript grows by committing finished sentences: each update transcribes only the audio after the last
   committed one (at most `max_pending` seconds), so its cost does not grow with the recording;
-- the voice features of the window, side by side with Whisper;
+- the voice features of the window: cut from the encoder pass the transcription then decodes from, when the
+  pending audio holds the window; otherwise their own pass, beside the transcription;
 - the face rows of the window, already computed;
 - one ONNX call.
 Updates run apart from the chunks (`step`): a chunk is stored at once, starts an update only when none is running
@@ -27,6 +28,7 @@ import numpy as np
 from demo.disagreement import disagreement
 from demo.limits import LIMITS, InputError, Limits
 from demo.analyzer import MODALITY, Analyzer, Features, Result
+from selfmm.features.spec import Extracted
 
 SAMPLE_RATE = 16000
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live")  # Whisper beside the voice features
@@ -155,10 +157,16 @@ def face_row(analyzer: Analyzer, frame: np.ndarray) -> np.ndarray | None:
     return None if got.frames is None else got.frames[0]
 
 
+def _pending_start(session: LiveSession, end: float) -> float:
+    """Where the audio the next transcription reads begins: after the last committed sentence, at most
+    `max_pending` seconds before `end`."""
+    return max(session.committed_until, end - session.config.max_pending)
+
+
 def _transcribe(analyzer: Analyzer, session: LiveSession, end: float) -> None:
     """Transcribe the pending audio; commit the sentences that have finished once it is long enough."""
     cfg = session.config
-    start = max(session.committed_until, end - cfg.max_pending)
+    start = _pending_start(session, end)
     wave = session.wave(start, end)
     segments = analyzer.features.transcriber.transcribe(wave).segments if len(wave) >= SAMPLE_RATE // 2 else []
     found = [(start + s.start, start + s.end, s.text) for s in segments]
@@ -193,17 +201,44 @@ def step(analyzer: Analyzer, session: LiveSession, now: float | None = None) -> 
     return done.result() if done is not None else None
 
 
+def _voice_for_words(analyzer: Analyzer, session: LiveSession, start: float, end: float) -> Extracted | None:
+    """The voice features of [start, end] from the encoder pass that the next transcription decodes from, or None
+    when they cannot share one (the pending words begin after `start`, or the voice is not Whisper's).
+
+    Why: the voice reads Whisper's encoder states, and the transcription of the pending audio encodes it again; one
+    pass over the pending samples serves both (`hand_over`), the frames of the window cut from its end. The
+    states of the window then have up to `max_pending` seconds of context instead of `window`, as a sentence's
+    frames in the full analysis have the whole clip's."""
+    from selfmm.features.audio import audible_speech
+
+    features = analyzer.features
+    words_from = _pending_start(session, end)
+    if not features.shares_encoder or words_from > start:
+        return None
+    heard, stats, missing = audible_speech(session.wave(start, end))  # the window's own rules, not the span's
+    if heard is None:
+        return Extracted(None, missing, stats)
+    got = features.audio.extract(session.wave(words_from, end), SAMPLE_RATE, hand_over=True)
+    if got.frames is None:
+        return Extracted(None, got.missing, stats)
+    skip = int(round((start - words_from) * features.audio.spec.fps))
+    return Extracted(got.frames[skip:], None, stats)
+
+
 def update(analyzer: Analyzer, session: LiveSession) -> Update:
     """Score the last `window` seconds of the session; bounded work whatever the recording's length."""
     cfg = session.config
     t0 = session.last_start = time.monotonic()
     end = session.seconds
     start = max(session.dropped, end - cfg.window)
+    voice = None
     if session.asr is None or session.asr.done():  # the words lag the gauges by at most one transcription
         if session.asr is not None:
             session.asr.result()
+        voice = _voice_for_words(analyzer, session, start, end)
         session.asr = _POOL.submit(_transcribe, analyzer, session, end)
-    voice = analyzer.features.audio.extract(session.wave(start, end), SAMPLE_RATE)
+    if voice is None:
+        voice = analyzer.features.audio.extract(session.wave(start, end), SAMPLE_RATE)
     words = [t for s, e, t in session.committed + session.pending if e > start and t]
     text = " ".join(words).strip()
     ids, mask = analyzer.features.tokenizer.encode(text)

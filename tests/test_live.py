@@ -133,3 +133,33 @@ def test_streamed_speech_and_face_grow_a_transcript_and_finish(analyzer):
     res = finish(analyzer, s)
     assert res.scores["V"] is not None and "V" not in res.missing
     assert "movie" in res.transcript.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not media.have_espeak(), reason="espeak-ng is needed to make speech")
+def test_the_voice_and_the_words_share_one_encoder_pass(analyzer):
+    """When the pending words' audio holds the voice window, one Whisper encoder pass serves both: the window's
+    frames are cut from its end and the transcription decodes from it; otherwise the voice encodes its window."""
+    from scipy.signal import resample_poly
+
+    wave, rate = media.speech_samples()
+    wave = resample_poly(wave, SAMPLE_RATE, rate).astype(np.float32)
+    s = LiveSession()
+    s.add_audio(SAMPLE_RATE, (np.tile(wave, 3)[:7 * SAMPLE_RATE] * 32767).astype(np.int16), now=7.0)
+    end = s.seconds
+    start = end - s.config.window
+    model = analyzer.features.transcriber.model
+    kept = []
+    take = model.take
+    model.take = lambda w: kept.append(take(w)) or kept[-1]
+    try:
+        voice = live._voice_for_words(analyzer, s, start, end)
+        live._transcribe(analyzer, s, end)
+    finally:
+        del model.take
+    assert voice is not None and voice.frames.shape == (round(s.config.window * 10), 384)
+    assert len(kept) == 1 and kept[0] is not None  # the transcription decoded from the voice's encoder pass
+    assert "love" in s.transcript().lower() or "movie" in s.transcript().lower(), s.transcript()
+
+    s.committed_until = end - 2  # the pending words begin inside the window: the voice encodes its own
+    assert live._voice_for_words(analyzer, s, start, end) is None

@@ -158,7 +158,7 @@ class FeaturePipeline:
         return self._transcriber
 
     @property
-    def _shares_encoder(self) -> bool:
+    def shares_encoder(self) -> bool:
         """Whether the voice features run the transcriber's Whisper (and so hand it their encoder pass)."""
         model = getattr(self._transcriber, "model", None)
         return model is not None and getattr(self.audio, "model", None) is model
@@ -295,7 +295,7 @@ class FeaturePipeline:
             f_video = self._submit(video_branch, media)
 
         wave = media.waveform
-        shared = run_asr and wave is not None and self._shares_encoder
+        shared = run_asr and wave is not None and self.shares_encoder
         voice = partial(self.audio.extract, hand_over=True) if shared else self.audio.extract
         f_audio = self._submit(timed, "audio", voice, wave, media.sample_rate)
         f_text = self._submit(text_branch, wave, f_audio if shared else None)
